@@ -1,0 +1,76 @@
+/**
+ * Files: atomic writes (temp file in the same folder, fsync, rename) so that a killed process never leaves a
+ * half-written checkpoint, result or cache file; and the project's folder layout.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** The repository root (the folder holding package.json), found from this file; override with TVQ_ROOT. */
+export const ROOT: string = process.env.TVQ_ROOT ?? path.resolve(__dirname, "..");
+
+/** Standard folders under the root. */
+export const PATHS = {
+  data: path.join(ROOT, "data"),
+  cache: path.join(ROOT, "data", "cache"),
+  runs: path.join(ROOT, "runs"),
+  results: path.join(ROOT, "results"),
+  figures: path.join(ROOT, "figures"),
+  notebooks: path.join(ROOT, "notebooks"),
+};
+
+/** mkdir -p; returns the folder. */
+export function ensureDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Writes `data` to `file` atomically: a reader sees the old file or the whole new one, never a part. */
+export function atomicWrite(file: string, data: string | Uint8Array): void {
+  ensureDir(path.dirname(file));
+  const tmp = `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** atomicWrite of pretty-printed JSON with a trailing newline. */
+export function atomicWriteJSON(file: string, value: unknown): void {
+  atomicWrite(file, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Appends one line (a JSONL record, a CSV row) and flushes it to disk; appends of one line are atomic enough for logs. */
+export function appendLine(file: string, line: string): void {
+  ensureDir(path.dirname(file));
+  const fd = fs.openSync(file, "a");
+  try {
+    fs.writeSync(fd, line.endsWith("\n") ? line : line + "\n");
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads and parses a JSON file, naming the file in the error when it is missing or corrupt. */
+export function readJSON<T>(file: string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}); the file is corrupt: delete it or restore it from a backup`);
+  }
+}
