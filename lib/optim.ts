@@ -1,0 +1,219 @@
+/**
+ * Optimizers of the paper (section 4.4), written out so that their state is a set of named tensors that a
+ * checkpoint can save and restore exactly.
+ *
+ * The official code chains, for the main parameters,
+ *   clip_by_global_norm(grad_clip) → optimizer(lr_max) → scale_by_schedule(sched) → add_decayed_weights(−wd_lam)
+ * so one update is
+ *   p ← p − lr_max · sched(t) · u_t − wd_lam · p          (decay only on parameters that are not 1-D)
+ * where the weight decay is NOT multiplied by the learning rate or the schedule, and u_t is
+ *   AdamW (Enwik8):  u = m̂ / (√v̂ + ε), m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g², m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ);
+ *   Adafactor (PG-19, ImageNet64), optax.adafactor defaults: factored second moments (row and column means of
+ *     g² + 1e-30, decay 1 − t^−0.8) for parameters whose second-largest dimension is ≥ 128, update clipped to
+ *     block RMS ≤ 1, multiplied by max(RMS(p), 1e-3).
+ * sched(t) is a linear warmup from 0 to 1 over warmupSteps, then a cosine from 1 down to lrFinalFrac
+ * (optax linear_schedule joined with cosine_decay_schedule(alpha = 0.1)); t counts updates from 0.
+ * The codebooks are not touched here: their EMA is lib/vq.ts.
+ */
+import * as tf from "./tf";
+import { OptimizerName, TrainConfig } from "./config";
+
+/** optax.adafactor defaults the paper ran with (decay_rate, eps, min_dim_size_to_factor, clipping_threshold, min_scale). */
+export const ADAFACTOR_DEFAULTS = {
+  decayRate: 0.8,
+  eps: 1e-30,
+  minDimSizeToFactor: 128,
+  clipThreshold: 1.0,
+  minParamScale: 1e-3,
+};
+export type AdafactorOptions = typeof ADAFACTOR_DEFAULTS;
+
+/** The hyperparameters one update needs (a subset of TrainConfig). */
+export type OptimizerConfig = Pick<TrainConfig, "optimizer" | "lrMax" | "warmupSteps" | "maxSteps" | "lrFinalFrac" |
+  "adamB1" | "adamB2" | "adamEps" | "wdLam" | "gradClip">;
+
+/**
+ * Optimizer state: `count` updates applied so far (optax's count; the schedule reads it) and the moment
+ * tensors by name, `<param name>/m`, `/v` (AdamW), `/vr`, `/vc` (factored Adafactor) or `/v` (unfactored).
+ */
+export interface OptimizerState {
+  name: OptimizerName;
+  count: number;
+  slots: Map<string, tf.Variable>;
+  adafactor: AdafactorOptions;
+}
+
+/** What one update did, for the metrics. */
+export interface UpdateInfo {
+  /** lr_max · sched(t) used for this update */
+  lr: number;
+  /** global L2 norm of the gradient before clipping */
+  gradNorm: number;
+}
+
+/**
+ * sched(t) ∈ [0, 1]: linear warmup 0 → 1 over `warmupSteps` updates, then cosine 1 → lrFinalFrac over the
+ * remaining maxSteps − warmupSteps updates, constant afterwards. `step` counts updates from 0 (optax count).
+ */
+export function lrSchedule(step: number, cfg: Pick<TrainConfig, "warmupSteps" | "maxSteps" | "lrFinalFrac">): number {
+  const { warmupSteps, maxSteps, lrFinalFrac } = cfg;
+  if (step < warmupSteps) return step / warmupSteps;
+  const decaySteps = maxSteps - warmupSteps;
+  if (decaySteps <= 0) return 1;
+  const frac = Math.min(step - warmupSteps, decaySteps) / decaySteps;
+  return (1 - lrFinalFrac) * 0.5 * (1 + Math.cos(Math.PI * frac)) + lrFinalFrac;
+}
+
+/** The two axes Adafactor factors over ([second-largest, largest], ties by position), or null for a full v. */
+export function factoredDims(shape: number[], minDimSizeToFactor: number): [number, number] | null {
+  if (shape.length < 2) return null;
+  const order = shape.map((n, i) => [n, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((x) => x[1]);
+  const d1 = order[order.length - 2];
+  const d0 = order[order.length - 1];
+  if (shape[d1] < minDimSizeToFactor) return null;
+  return [d1, d0];
+}
+
+function zerosVariable(shape: number[], name: string): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.zeros(shape), false, name));
+}
+
+/** A fresh variable name per process, so that two optimizers never collide in TF.js's global registry. */
+let slotCounter = 0;
+function slotVariable(key: string, shape: number[]): tf.Variable {
+  return zerosVariable(shape, `opt_${slotCounter++}_${key}`);
+}
+
+/** The slot names and shapes `createOptimizer` makes for one parameter. */
+export function slotShapes(name: OptimizerName, paramName: string, shape: number[], af: AdafactorOptions = ADAFACTOR_DEFAULTS): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  if (name === "adamw") {
+    out.set(`${paramName}/m`, shape);
+    out.set(`${paramName}/v`, shape);
+  } else {
+    const dims = factoredDims(shape, af.minDimSizeToFactor);
+    if (dims) {
+      const [d1, d0] = dims;
+      out.set(`${paramName}/vr`, shape.filter((_, i) => i !== d0));
+      out.set(`${paramName}/vc`, shape.filter((_, i) => i !== d1));
+    } else {
+      out.set(`${paramName}/v`, shape);
+    }
+  }
+  return out;
+}
+
+/**
+ * Zero state for `params` (name → variable of any shape).
+ * @param adafactor overrides of ADAFACTOR_DEFAULTS (tests factor small matrices with minDimSizeToFactor: 1).
+ */
+export function createOptimizer(name: OptimizerName, params: Map<string, tf.Variable>, adafactor: Partial<AdafactorOptions> = {}): OptimizerState {
+  if (name !== "adamw" && name !== "adafactor") {
+    throw new Error(`train.optimizer = ${JSON.stringify(name)} is not an optimizer: use "adamw" or "adafactor"`);
+  }
+  const af = { ...ADAFACTOR_DEFAULTS, ...adafactor };
+  const slots = new Map<string, tf.Variable>();
+  for (const [pname, p] of params) {
+    for (const [key, shape] of slotShapes(name, pname, p.shape, af)) slots.set(key, slotVariable(key, shape));
+  }
+  return { name, count: 0, slots, adafactor: af };
+}
+
+/** Frees the moment tensors. */
+export function disposeOptimizer(opt: OptimizerState): void {
+  for (const v of opt.slots.values()) v.dispose();
+  opt.slots.clear();
+}
+
+/** ‖g‖₂ over all gradients together (a scalar tensor). */
+export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/** The factor min(1, maxNorm / norm) that clip_by_global_norm multiplies every gradient by (1 when maxNorm = 0 = off). */
+export function clipFactor(norm: number, maxNorm: number): number {
+  return maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1;
+}
+
+function rms(x: tf.Tensor): tf.Scalar {
+  return tf.sqrt(tf.mean(tf.square(x))) as tf.Scalar;
+}
+
+/** AdamW direction u = m̂/(√v̂ + ε) for one parameter; updates the slots m, v in place. g: any shape. */
+function adamDirection(opt: OptimizerState, cfg: OptimizerConfig, pname: string, g: tf.Tensor, t: number): tf.Tensor {
+  const m = opt.slots.get(`${pname}/m`)!;
+  const v = opt.slots.get(`${pname}/v`)!;
+  const mNew = tf.add(tf.mul(m, cfg.adamB1), tf.mul(g, 1 - cfg.adamB1));
+  const vNew = tf.add(tf.mul(v, cfg.adamB2), tf.mul(tf.square(g), 1 - cfg.adamB2));
+  m.assign(mNew);
+  v.assign(vNew);
+  const mHat = tf.div(mNew, 1 - Math.pow(cfg.adamB1, t));
+  const vHat = tf.div(vNew, 1 - Math.pow(cfg.adamB2, t));
+  return tf.div(mHat, tf.add(tf.sqrt(vHat), cfg.adamEps));
+}
+
+/**
+ * Adafactor direction (before the learning rate) for one parameter p with gradient g (same shape):
+ * factored or full second-moment scaling, block-RMS clipping, then × max(RMS(p), minParamScale).
+ */
+function adafactorDirection(opt: OptimizerState, pname: string, p: tf.Tensor, g: tf.Tensor, t: number): tf.Tensor {
+  const af = opt.adafactor;
+  const decay = 1 - Math.pow(t, -af.decayRate);
+  const g2 = tf.add(tf.square(g), af.eps);
+  let u: tf.Tensor;
+  const dims = factoredDims(p.shape, af.minDimSizeToFactor);
+  if (dims) {
+    const [d1, d0] = dims;
+    const vr = opt.slots.get(`${pname}/vr`)!;
+    const vc = opt.slots.get(`${pname}/vc`)!;
+    const vrNew = tf.add(tf.mul(vr, decay), tf.mul(tf.mean(g2, d0), 1 - decay));
+    const vcNew = tf.add(tf.mul(vc, decay), tf.mul(tf.mean(g2, d1), 1 - decay));
+    vr.assign(vrNew);
+    vc.assign(vcNew);
+    const reducedD1 = d1 > d0 ? d1 - 1 : d1;
+    const rowFactor = tf.rsqrt(tf.div(vrNew, tf.mean(vrNew, reducedD1, true)));
+    const colFactor = tf.rsqrt(vcNew);
+    u = tf.mul(tf.mul(g, tf.expandDims(rowFactor, d0)), tf.expandDims(colFactor, d1));
+  } else {
+    const v = opt.slots.get(`${pname}/v`)!;
+    const vNew = tf.add(tf.mul(v, decay), tf.mul(g2, 1 - decay));
+    v.assign(vNew);
+    u = tf.mul(g, tf.rsqrt(vNew));
+  }
+  u = tf.div(u, tf.maximum(1, tf.div(rms(u), af.clipThreshold)));
+  return tf.mul(u, tf.maximum(rms(p), af.minParamScale));
+}
+
+/**
+ * One parameter update in place: clip the gradients to global norm cfg.gradClip, compute the optimizer
+ * direction u, then p ← p − lrMax·sched(count)·u − wdLam·p (decay skipped for 1-D p), count += 1.
+ * @param params name → variable (any shapes)
+ * @param grads  name → gradient with the same shape as its parameter; every parameter needs one
+ */
+export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): UpdateInfo {
+  for (const [pname, p] of params) {
+    const g = grads.get(pname);
+    if (!g) throw new Error(`no gradient for parameter ${pname}: every trainable parameter must reach the loss`);
+    if (!tf.util.arraysEqual(g.shape, p.shape)) {
+      throw new Error(`gradient of ${pname} has shape [${g.shape}] but the parameter has [${p.shape}]`);
+    }
+  }
+  const normT = globalNorm([...params.keys()].map((k) => grads.get(k)!));
+  const gradNorm = normT.dataSync()[0];
+  normT.dispose();
+  const clip = clipFactor(gradNorm, cfg.gradClip);
+  const sched = lrSchedule(opt.count, cfg);
+  const lr = cfg.lrMax * sched;
+  const t = opt.count + 1;
+  tf.tidy(() => {
+    for (const [pname, p] of params) {
+      const g = clip === 1 ? grads.get(pname)! : tf.mul(grads.get(pname)!, clip);
+      const u = opt.name === "adamw" ? adamDirection(opt, cfg, pname, g, t) : adafactorDirection(opt, pname, p, g, t);
+      let next = tf.sub(p, tf.mul(u, lr));
+      if (cfg.wdLam > 0 && p.rank !== 1) next = tf.sub(next, tf.mul(p, cfg.wdLam));
+      p.assign(next);
+    }
+  });
+  opt.count = t;
+  return { lr, gradNorm };
+}

@@ -1,0 +1,165 @@
+// Optimizer steps against hand-computed values (plain JS float64 references), schedule, clipping, no leaks.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "../lib/tf";
+import { initBackend } from "../lib/backend";
+import { applyUpdate, createOptimizer, disposeOptimizer, factoredDims, lrSchedule, OptimizerConfig } from "../lib/optim";
+
+const base: OptimizerConfig = {
+  optimizer: "adamw", lrMax: 0.01, warmupSteps: 0, maxSteps: 100, lrFinalFrac: 0.1,
+  adamB1: 0.9, adamB2: 0.98, adamEps: 1e-9, wdLam: 0, gradClip: 0,
+};
+
+function close(actual: ArrayLike<number>, expected: number[], tol = 1e-6, what = "value"): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(Math.abs(actual[i] - expected[i]) <= tol * (1 + Math.abs(expected[i])), `${what}[${i}] = ${actual[i]}, expected ${expected[i]}`);
+  }
+}
+
+test("schedule: linear warmup then cosine to lrFinalFrac (optax semantics)", () => {
+  const cfg = { warmupSteps: 10, maxSteps: 110, lrFinalFrac: 0.1 };
+  close([lrSchedule(0, cfg), lrSchedule(5, cfg), lrSchedule(10, cfg), lrSchedule(60, cfg), lrSchedule(110, cfg), lrSchedule(500, cfg)],
+    [0, 0.5, 1, 0.55, 0.1, 0.1], 1e-12, "sched");
+  close([lrSchedule(0, { warmupSteps: 0, maxSteps: 4, lrFinalFrac: 0.1 })], [1], 1e-12, "no warmup");
+});
+
+test("AdamW: two steps match the hand computation; decay not scaled by lr, skipped for 1-D", async () => {
+  await initBackend("cpu");
+  const cfg = { ...base, wdLam: 0.1 };
+  const W0 = [1, 2, 3, 4], b0 = [0.5, -0.5];
+  const params = new Map<string, tf.Variable>([
+    ["W", tf.variable(tf.tensor2d(W0, [2, 2]))],
+    ["b", tf.variable(tf.tensor1d(b0))],
+  ]);
+  const gs = [
+    { W: [0.1, -0.2, 0.3, 0], b: [1, -2] },
+    { W: [0.2, 0.2, -0.1, 0.5], b: [0, 3] },
+  ];
+  const opt = createOptimizer("adamw", params);
+  // float64 reference
+  const ref = { W: { p: [...W0], m: [0, 0, 0, 0], v: [0, 0, 0, 0] }, b: { p: [...b0], m: [0, 0], v: [0, 0] } };
+  for (let s = 0; s < gs.length; s++) {
+    const t = s + 1;
+    const lr = cfg.lrMax * lrSchedule(s, cfg);
+    for (const k of ["W", "b"] as const) {
+      const r = ref[k];
+      const g = gs[s][k];
+      for (let i = 0; i < g.length; i++) {
+        r.m[i] = 0.9 * r.m[i] + 0.1 * g[i];
+        r.v[i] = 0.98 * r.v[i] + 0.02 * g[i] * g[i];
+        const u = (r.m[i] / (1 - 0.9 ** t)) / (Math.sqrt(r.v[i] / (1 - 0.98 ** t)) + 1e-9);
+        r.p[i] = r.p[i] - lr * u - (k === "W" ? 0.1 * r.p[i] : 0);
+      }
+    }
+    const grads = new Map<string, tf.Tensor>([["W", tf.tensor2d(gs[s].W, [2, 2])], ["b", tf.tensor1d(gs[s].b)]]);
+    const info = applyUpdate(opt, cfg, params, grads);
+    grads.forEach((g) => g.dispose());
+    close([info.lr], [lr], 1e-12, "lr");
+  }
+  // step 1 by hand: u = sign(g), W1 = 0.9·W0 − 0.01·sign(g)
+  assert.equal(opt.count, 2);
+  close(params.get("W")!.dataSync(), ref.W.p, 1e-6, "W");
+  close(params.get("b")!.dataSync(), ref.b.p, 1e-6, "b");
+  close(opt.slots.get("W/m")!.dataSync(), ref.W.m, 1e-6, "W/m");
+  close(opt.slots.get("b/v")!.dataSync(), ref.b.v, 1e-6, "b/v");
+  disposeOptimizer(opt);
+  params.forEach((p) => p.dispose());
+});
+
+test("first AdamW step by hand: p1 = (1 − wd)·p0 − lr·sign(g)", async () => {
+  await initBackend("cpu");
+  const params = new Map([["W", tf.variable(tf.tensor2d([1, 2, 3, 4], [2, 2]))]]);
+  const opt = createOptimizer("adamw", params);
+  const g = tf.tensor2d([0.1, -0.2, 0.3, 0], [2, 2]);
+  applyUpdate(opt, { ...base, wdLam: 0.1 }, params, new Map([["W", g]]));
+  close(params.get("W")!.dataSync(), [0.9 - 0.01, 1.8 + 0.01, 2.7 - 0.01, 3.6], 1e-6, "W1");
+  g.dispose();
+  disposeOptimizer(opt);
+  params.get("W")!.dispose();
+});
+
+test("global-norm clipping scales all gradients by clip/‖g‖ and reports the unclipped norm", async () => {
+  await initBackend("cpu");
+  const params = new Map([["a", tf.variable(tf.tensor1d([0, 0]))], ["c", tf.variable(tf.scalar(0))]]);
+  const opt = createOptimizer("adamw", params);
+  const grads = new Map<string, tf.Tensor>([["a", tf.tensor1d([3, 0])], ["c", tf.scalar(4)]]);
+  const info = applyUpdate(opt, { ...base, gradClip: 1 }, params, grads);
+  close([info.gradNorm], [5], 1e-6, "norm");
+  close(opt.slots.get("a/m")!.dataSync(), [0.1 * 0.6, 0], 1e-6, "a/m");
+  close(opt.slots.get("c/m")!.dataSync(), [0.1 * 0.8], 1e-6, "c/m");
+  grads.forEach((g) => g.dispose());
+  disposeOptimizer(opt);
+  params.forEach((p) => p.dispose());
+});
+
+test("Adafactor: factored matrix and full vector match the hand computation over two steps", async () => {
+  await initBackend("cpu");
+  const cfg: OptimizerConfig = { ...base, optimizer: "adafactor", lrMax: 0.1 };
+  // [2, 3]: d1 = 0 (rows), d0 = 1 (cols) → vr [2] = mean over cols, vc [3] = mean over rows
+  const W0 = [0.5, -1, 2, 1.5, 0.25, -0.75];
+  const b0 = [0.001, 0.002];
+  const params = new Map<string, tf.Variable>([["W", tf.variable(tf.tensor2d(W0, [2, 3]))], ["b", tf.variable(tf.tensor1d(b0))]]);
+  const opt = createOptimizer("adafactor", params, { minDimSizeToFactor: 1 });
+  assert.deepEqual([...opt.slots.keys()], ["W/vr", "W/vc", "b/v"]);
+  const gs = [
+    { W: [0.1, -0.3, 0.2, 0.05, 0.4, -0.2], b: [2, -1] },
+    { W: [-0.2, 0.1, 0.3, 0.3, -0.1, 0.1], b: [0.5, 0.5] },
+  ];
+  let W = [...W0], b = [...b0];
+  let vr = [0, 0], vc = [0, 0, 0], vb = [0, 0];
+  const rmsOf = (x: number[]) => Math.sqrt(x.reduce((s, y) => s + y * y, 0) / x.length);
+  for (let s = 0; s < 2; s++) {
+    const t = s + 1;
+    const decay = 1 - t ** -0.8;
+    const lr = 0.1 * lrSchedule(s, cfg);
+    const g = gs[s].W, g2 = g.map((x) => x * x + 1e-30);
+    vr = vr.map((x, r) => decay * x + (1 - decay) * (g2[r * 3] + g2[r * 3 + 1] + g2[r * 3 + 2]) / 3);
+    vc = vc.map((x, c) => decay * x + (1 - decay) * (g2[c] + g2[3 + c]) / 2);
+    const vrMean = (vr[0] + vr[1]) / 2;
+    let u = g.map((x, i) => x / Math.sqrt(vr[Math.floor(i / 3)] / vrMean) / Math.sqrt(vc[i % 3]));
+    u = u.map((x) => x / Math.max(1, rmsOf(u) / 1));
+    const scaleW = Math.max(rmsOf(W), 1e-3);
+    W = W.map((p, i) => p - lr * u[i] * scaleW);
+    const gb = gs[s].b;
+    vb = vb.map((x, i) => decay * x + (1 - decay) * (gb[i] * gb[i] + 1e-30));
+    let ub = gb.map((x, i) => x / Math.sqrt(vb[i]));
+    ub = ub.map((x) => x / Math.max(1, rmsOf(ub)));
+    const scaleB = Math.max(rmsOf(b), 1e-3);
+    b = b.map((p, i) => p - lr * ub[i] * scaleB);
+    const grads = new Map<string, tf.Tensor>([["W", tf.tensor2d(g, [2, 3])], ["b", tf.tensor1d(gb)]]);
+    applyUpdate(opt, cfg, params, grads);
+    grads.forEach((x) => x.dispose());
+  }
+  close(opt.slots.get("W/vr")!.dataSync(), vr, 1e-5, "vr");
+  close(opt.slots.get("W/vc")!.dataSync(), vc, 1e-5, "vc");
+  close(params.get("W")!.dataSync(), W, 1e-5, "W");
+  close(params.get("b")!.dataSync(), b, 1e-5, "b");
+  disposeOptimizer(opt);
+  params.forEach((p) => p.dispose());
+});
+
+test("Adafactor factors only when the second-largest dim ≥ 128 (optax default)", () => {
+  assert.equal(factoredDims([64, 256], 128), null);
+  assert.deepEqual(factoredDims([256, 128], 128), [1, 0]);
+  assert.deepEqual(factoredDims([4, 128, 512], 128), [1, 2]);
+  assert.equal(factoredDims([512], 128), null);
+});
+
+test("numTensors does not grow over updates; unknown optimizer is a clear error", async () => {
+  await initBackend("cpu");
+  const params = new Map([["W", tf.variable(tf.randomNormal([8, 8], 0, 1, "float32", 1))], ["b", tf.variable(tf.zeros([8]))]]);
+  for (const name of ["adamw", "adafactor"] as const) {
+    const opt = createOptimizer(name, params, { minDimSizeToFactor: 4 });
+    const grads = new Map<string, tf.Tensor>([["W", tf.ones([8, 8])], ["b", tf.ones([8])]]);
+    const cfg = { ...base, optimizer: name, gradClip: 0.5, wdLam: 1e-3 };
+    applyUpdate(opt, cfg, params, grads);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) applyUpdate(opt, cfg, params, grads);
+    assert.equal(tf.memory().numTensors, before, `${name} leaked tensors`);
+    grads.forEach((g) => g.dispose());
+    disposeOptimizer(opt);
+  }
+  assert.throws(() => createOptimizer("sgd" as never, params), /not an optimizer: use "adamw" or "adafactor"/);
+  params.forEach((p) => p.dispose());
+});
