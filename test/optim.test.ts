@@ -69,7 +69,7 @@ test("AdamW: two steps match the hand computation; decay not scaled by lr, skipp
 
 test("first AdamW step by hand: p1 = (1 − wd)·p0 − lr·sign(g)", async () => {
   await initBackend("cpu");
-  const params = new Map([["W", tf.variable(tf.tensor2d([1, 2, 3, 4], [2, 2]))]]);
+  const params = new Map<string, tf.Variable>([["W", tf.variable(tf.tensor2d([1, 2, 3, 4], [2, 2]))]]);
   const opt = createOptimizer("adamw", params);
   const g = tf.tensor2d([0.1, -0.2, 0.3, 0], [2, 2]);
   applyUpdate(opt, { ...base, wdLam: 0.1 }, params, new Map([["W", g]]));
@@ -81,7 +81,7 @@ test("first AdamW step by hand: p1 = (1 − wd)·p0 − lr·sign(g)", async () =
 
 test("global-norm clipping scales all gradients by clip/‖g‖ and reports the unclipped norm", async () => {
   await initBackend("cpu");
-  const params = new Map([["a", tf.variable(tf.tensor1d([0, 0]))], ["c", tf.variable(tf.scalar(0))]]);
+  const params = new Map<string, tf.Variable>([["a", tf.variable(tf.tensor1d([0, 0]))], ["c", tf.variable(tf.scalar(0))]]);
   const opt = createOptimizer("adamw", params);
   const grads = new Map<string, tf.Tensor>([["a", tf.tensor1d([3, 0])], ["c", tf.scalar(4)]]);
   const info = applyUpdate(opt, { ...base, gradClip: 1 }, params, grads);
@@ -148,7 +148,7 @@ test("Adafactor factors only when the second-largest dim ≥ 128 (optax default)
 
 test("numTensors does not grow over updates; unknown optimizer is a clear error", async () => {
   await initBackend("cpu");
-  const params = new Map([["W", tf.variable(tf.randomNormal([8, 8], 0, 1, "float32", 1))], ["b", tf.variable(tf.zeros([8]))]]);
+  const params = new Map<string, tf.Variable>([["W", tf.variable(tf.randomNormal([8, 8], 0, 1, "float32", 1))], ["b", tf.variable(tf.zeros([8]))]]);
   for (const name of ["adamw", "adafactor"] as const) {
     const opt = createOptimizer(name, params, { minDimSizeToFactor: 4 });
     const grads = new Map<string, tf.Tensor>([["W", tf.ones([8, 8])], ["b", tf.ones([8])]]);
