@@ -1,0 +1,293 @@
+/**
+ * Run records: every training/evaluation/benchmark run appends ONE row to results/<experiment>.jsonl and
+ * results/<experiment>.csv (config, seed, metrics such as test bpb = nats / ln 2, plus when, which commit, which
+ * backend), so reruns and sweeps accumulate rows instead of overwriting. The JSONL file is the source of truth;
+ * the CSV mirrors it for spreadsheets, and is rewritten atomically with the union of columns when a row brings a
+ * new column. `resultExists` lets a sweep skip runs that already have a row (resumable sweeps).
+ *
+ * `PAPER_REFERENCE` holds the paper's own numbers (from ../shared/paper.md) to put beside ours, each marked
+ * confirmed or UNCONFIRMED as paper.md marks it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import * as aq from "arquero";
+import { PATHS, ROOT, appendLine, atomicWrite } from "./io";
+import { backendInfo, describeBackend } from "./backend";
+import type { Table } from "./tables";
+
+/** A flat record: column name -> number | string | boolean | null. */
+export type ResultRow = Record<string, number | string | boolean | null>;
+
+function checkExperiment(experiment: string): void {
+  if (!/^[A-Za-z0-9._-]+$/.test(experiment)) {
+    throw new Error(`experiment name ${JSON.stringify(experiment)} must use only letters, digits, '.', '_' and '-' (it names results/<experiment>.csv)`);
+  }
+}
+
+/** results/<experiment>.jsonl and .csv */
+export function resultFiles(experiment: string, dir = PATHS.results): { jsonl: string; csv: string } {
+  checkExperiment(experiment);
+  return { jsonl: path.join(dir, `${experiment}.jsonl`), csv: path.join(dir, `${experiment}.csv`) };
+}
+
+/**
+ * Flattens nested objects into dotted columns ({model: {nCode: 64}} -> {"model.nCode": 64}); arrays become JSON
+ * text, Dates ISO text, undefined is dropped, non-finite numbers become null (JSON has no NaN).
+ * @param row any JSON-like object, e.g. {config, seed, testBpb}
+ */
+export function flattenRow(row: Record<string, unknown>, prefix = ""): ResultRow {
+  const out: ResultRow = {};
+  for (const [k, v] of Object.entries(row)) {
+    const key = prefix + k;
+    if (v === undefined || typeof v === "function") continue;
+    if (v === null) out[key] = null;
+    else if (typeof v === "number") out[key] = Number.isFinite(v) ? v : null;
+    else if (typeof v === "string" || typeof v === "boolean") out[key] = v;
+    else if (typeof v === "bigint") out[key] = Number(v);
+    else if (v instanceof Date) out[key] = v.toISOString();
+    else if (Array.isArray(v) || ArrayBuffer.isView(v)) out[key] = JSON.stringify(Array.from(v as ArrayLike<unknown>));
+    else Object.assign(out, flattenRow(v as Record<string, unknown>, key + "."));
+  }
+  return out;
+}
+
+/**
+ * The code version a result came from: short commit hash and whether tracked files had uncommitted changes.
+ * Falls back to "unknown" outside a git checkout.
+ */
+export function gitState(cwd = ROOT): { commit: string; dirty: boolean | null } {
+  const git = (args: string[]) => execFileSync("git", args, { cwd, stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 }).toString().trim();
+  try {
+    const commit = git(["rev-parse", "--short", "HEAD"]);
+    let dirty: boolean | null = null;
+    try {
+      dirty = git(["status", "--porcelain", "--untracked-files=no"]) !== "";
+    } catch {
+      /* status unavailable: unknown */
+    }
+    return { commit, dirty };
+  } catch {
+    return { commit: "unknown", dirty: null };
+  }
+}
+
+/** CSV field: quoted when it holds a comma, quote or newline. */
+function csvField(v: number | string | boolean | null | undefined): string {
+  if (v === null || v === undefined) return "";
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Splits one CSV line (the header) into fields, honouring quotes. */
+function parseCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let cur = "", quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') { cur += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { out.push(cur); cur = ""; }
+    else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/**
+ * Reads the rows of results/<experiment>.jsonl. A torn last line (a run killed while writing) is skipped with a
+ * warning; a corrupt line elsewhere throws, naming the file and line.
+ * @param experiment e.g. "10-ablation-codebook-size"
+ * @param dir results folder (default results/)
+ */
+export function readResultRows(experiment: string, dir = PATHS.results): ResultRow[] {
+  const { jsonl } = resultFiles(experiment, dir);
+  if (!fs.existsSync(jsonl)) return [];
+  const lines = fs.readFileSync(jsonl, "utf8").split("\n");
+  const rows: ResultRow[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    try {
+      rows.push(JSON.parse(line) as ResultRow);
+    } catch {
+      const last = lines.slice(i + 1).every((l) => l.trim() === "");
+      if (!last) throw new Error(`${jsonl} line ${i + 1} is not valid JSON; fix or delete that line`);
+      console.warn(`[results] ${jsonl}: skipping a torn last line (an interrupted write)`);
+    }
+  });
+  return rows;
+}
+
+/** Column names in order of first appearance, starting from `start`. */
+function unionColumns(rows: ResultRow[], start: string[] = []): string[] {
+  const seen = new Set(start);
+  const cols = [...start];
+  for (const r of rows) for (const k of Object.keys(r)) if (!seen.has(k)) { seen.add(k); cols.push(k); }
+  return cols;
+}
+
+/**
+ * Appends one run's row to results/<experiment>.jsonl and .csv, adding `timestamp`, `git_commit`, `git_dirty`,
+ * `backend`, `backend_detail` and `node` (a value the row already has for one of these is kept).
+ * @param experiment e.g. "01-enwik8"
+ * @param row the run's config and metrics; nested objects become dotted columns (see flattenRow)
+ * @param opts.dir results folder (default results/)
+ * @returns the flat row as written
+ */
+export function appendResult(experiment: string, row: Record<string, unknown>, opts: { dir?: string } = {}): ResultRow {
+  const { jsonl, csv } = resultFiles(experiment, opts.dir);
+  const git = gitState();
+  const info = backendInfo();
+  const flat: ResultRow = {
+    timestamp: new Date().toISOString(),
+    ...flattenRow(row),
+  };
+  const meta: ResultRow = {
+    git_commit: git.commit, git_dirty: git.dirty,
+    backend: info ? info.name : "none", backend_detail: describeBackend(info).replace(/^backend: /, ""),
+    node: process.version,
+  };
+  for (const [k, v] of Object.entries(meta)) if (!(k in flat)) flat[k] = v;
+  appendLine(jsonl, JSON.stringify(flat));
+
+  // CSV: append when the header already has every column, else rewrite it from the JSONL with the union header.
+  const header = fs.existsSync(csv) ? parseCsvLine(fs.readFileSync(csv, "utf8").split("\n")[0].replace(/\r$/, "")) : [];
+  const fits = header.length > 0 && Object.keys(flat).every((k) => header.includes(k));
+  if (fits) {
+    appendLine(csv, header.map((k) => csvField(flat[k])).join(","));
+  } else {
+    const rows = readResultRows(experiment, opts.dir);
+    const cols = unionColumns(rows, header.filter((h) => h !== ""));
+    const lines = [cols.map(csvField).join(","), ...rows.map((r) => cols.map((k) => csvField(r[k])).join(","))];
+    atomicWrite(csv, lines.join("\n") + "\n");
+  }
+  return flat;
+}
+
+/**
+ * All runs of an experiment as an arquero table (one row per run; columns are the union over runs, missing
+ * values are null). An experiment without results gives an empty table.
+ * @param experiment e.g. "10-ablation-codebook-size"
+ * @param opts.dir results folder (default results/)
+ */
+export function loadResults(experiment: string, opts: { dir?: string } = {}): Table {
+  const rows = readResultRows(experiment, opts.dir);
+  const cols: Record<string, Array<number | string | boolean | null>> = {};
+  for (const c of unionColumns(rows)) cols[c] = rows.map((r) => (c in r ? r[c] : null));
+  return aq.table(cols);
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || a === undefined || b === null || b === undefined) return false;
+  if (typeof a === "number" || typeof b === "number") return Number(a) === Number(b);
+  return String(a) === String(b);
+}
+
+/**
+ * True when some row of the experiment has every key of `match` with an equal value (numbers compare as numbers,
+ * so "64" matches 64). Resumable sweeps skip such runs.
+ * @param experiment e.g. "10-ablation-codebook-size"
+ * @param match the run's parameters, e.g. {"model.nCode": 64, seed: 1, profile: "default"} (nested objects are flattened)
+ * @param opts.dir results folder (default results/)
+ */
+export function resultExists(experiment: string, match: Record<string, unknown>, opts: { dir?: string } = {}): boolean {
+  const want = flattenRow(match);
+  const keys = Object.keys(want);
+  return readResultRows(experiment, opts.dir).some((r) => keys.every((k) => k in r && sameValue(r[k], want[k])));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The paper's numbers (../shared/paper.md), to show beside ours.
+
+/** One number the paper reports (or a claim with a bound, e.g. "over 3x"). */
+export interface PaperNumber {
+  /** stable key, used by paperComparison */
+  id: string;
+  /** the notebook that reproduces it */
+  experiment: string;
+  dataset: string;
+  metric: string;
+  /** the number; null when the paper states only a direction (value UNCONFIRMED) */
+  value: number | null;
+  /** ">" for claims such as "over 3x faster", "≈" for approximate, "=" otherwise */
+  relation: "=" | ">" | "≈";
+  unit: string;
+  /** the paper's setup (model size, hardware) */
+  setup: string;
+  /** true when paper.md confirms it from the paper's own abstract; false = UNCONFIRMED (secondary source) */
+  confirmed: boolean;
+  /** paper.md source tags */
+  source: string;
+  note: string;
+}
+
+/** The paper's numbers as paper.md states them. */
+export const PAPER_REFERENCE: readonly PaperNumber[] = [
+  { id: "enwik8-test-bpb", experiment: "01-enwik8", dataset: "Enwik8", metric: "test bits per byte", value: 0.99, relation: "=", unit: "bpb",
+    setup: "~190M params, L=512, S=512, TPU v3", confirmed: true, source: "[ABS]", note: "on par with Transformer-XL large (0.99)" },
+  { id: "pg19-test-ppl", experiment: "02-pg19", dataset: "PG-19", metric: "test perplexity (word-level)", value: 26.6, relation: "=", unit: "ppl",
+    setup: "~1.3B params, 32k BPE vocabulary", confirmed: true, source: "[ABS], [JP]", note: "word-level normalization procedure UNCONFIRMED" },
+  { id: "imagenet64-bpb", experiment: "03-imagenet64", dataset: "ImageNet64", metric: "bits per byte (official val set as test)", value: 3.16, relation: "=", unit: "bpb",
+    setup: "~1.2B params", confirmed: true, source: "[ABS]", note: "" },
+  { id: "imagenet64-bpb-190m", experiment: "03-imagenet64", dataset: "ImageNet64", metric: "bits per byte (official val set as test)", value: 3.22, relation: "=", unit: "bpb",
+    setup: "~190M params", confirmed: false, source: "[JP]", note: "UNCONFIRMED: secondary source only" },
+  { id: "throughput-8k", experiment: "20-throughput", dataset: "—", metric: "training speedup over quadratic attention, T=8192", value: 3, relation: ">", unit: "×",
+    setup: "SHGA, ~190M, S=512, L=512, TPU v3 ×8, batch 8", confirmed: true, source: "[ABS], [JP]", note: "" },
+  { id: "throughput-32k", experiment: "20-throughput", dataset: "—", metric: "training speedup over quadratic attention, T=32768", value: 12, relation: ">", unit: "×",
+    setup: "SHGA, ~190M, S=512, L=512, TPU v3 ×8, batch 8", confirmed: true, source: "[ABS], [JP]", note: "" },
+  { id: "throughput-8k-mha", experiment: "20-throughput", dataset: "—", metric: "training speedup over quadratic attention, T=8192, MHA/MQA", value: 6, relation: ">", unit: "×",
+    setup: "MHA/MQA heads, TPU v3 ×8", confirmed: false, source: "[JP]", note: "UNCONFIRMED: secondary source only" },
+  { id: "cache-off-speedup", experiment: "12-ablation-compressive-cache", dataset: "Enwik8", metric: "step-time speedup with compressive cache off", value: 1.1, relation: "≈", unit: "×",
+    setup: "v1 Sec. 5.1.2", confirmed: false, source: "[JP]", note: "UNCONFIRMED: exact ratio not read from the paper" },
+  { id: "cache-off-bpb", experiment: "12-ablation-compressive-cache", dataset: "Enwik8", metric: "bpb with compressive cache off", value: null, relation: "=", unit: "bpb",
+    setup: "v1 Sec. 5.1.2", confirmed: false, source: "[JP]", note: "UNCONFIRMED: 'clearly worse' than with the cache; value unknown" },
+  { id: "codebook-size-trend", experiment: "10-ablation-codebook-size", dataset: "UNCONFIRMED", metric: "quality vs codebook size S ∈ {256, 512, 1024}", value: null, relation: "=", unit: "",
+    setup: "v1 Sec. 5.1.1", confirmed: false, source: "[REV], [JP]", note: "UNCONFIRMED values; larger S: better quality, slower steps" },
+];
+
+/** The quantity and the paper's value as table cells, e.g. "Enwik8: test bits per byte", "0.99" or "> 3×". */
+function paperCells(p: PaperNumber): { quantity: string; paper: string } {
+  return {
+    quantity: `${p.dataset === "—" ? "" : p.dataset + ": "}${p.metric}`,
+    paper: p.value === null ? "—" : `${p.relation === "=" ? "" : p.relation + " "}${p.value}${p.unit === "×" ? "×" : ""}`,
+  };
+}
+
+/**
+ * The paper's numbers for one notebook (all when omitted) as a table.
+ * @param experiment e.g. "01-enwik8"
+ */
+export function paperReference(experiment?: string): Table {
+  const rows = PAPER_REFERENCE.filter((p) => !experiment || p.experiment === experiment);
+  return aq.from(rows.map((p) => ({
+    ...paperCells(p),
+    "paper setup": p.setup,
+    status: p.confirmed ? "confirmed" : "UNCONFIRMED",
+    note: p.note,
+  })));
+}
+
+/**
+ * Our numbers beside the paper's, one row per paper number: quantity, paper value, paper setup, status, ours,
+ * our setup. Use it for the results table of each notebook.
+ * @param ours one entry per paper number we measured: id from PAPER_REFERENCE, our value, and our setup
+ *   (e.g. "1.2M params, T=512, 20 min CPU, wasm")
+ */
+export function paperComparison(ours: Array<{ id: string; value: number | null; setup: string }>): Table {
+  const rows = ours.map((o) => {
+    const p = PAPER_REFERENCE.find((r) => r.id === o.id);
+    if (!p) throw new Error(`paperComparison: unknown paper number id ${JSON.stringify(o.id)}; use one of ${PAPER_REFERENCE.map((r) => r.id).join(", ")}`);
+    return {
+      ...paperCells(p),
+      "paper setup": p.setup,
+      "paper status": p.confirmed ? "confirmed" : "UNCONFIRMED",
+      ours: o.value,
+      "our setup": o.setup,
+    };
+  });
+  return aq.from(rows);
+}
