@@ -5,8 +5,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** The repository root (the folder holding package.json), found from this file; override with TVQ_ROOT. */
-export const ROOT: string = process.env.TVQ_ROOT ?? path.resolve(__dirname, "..");
+/**
+ * The repository root (the folder holding package.json), found from this file; override with TVQ_ROOT.
+ * realpath: notebooks reach lib/ through the symlink notebooks/lib -> ../lib, and tslab then loads this file as
+ * notebooks/lib/io.ts, so the plain parent of __dirname would be notebooks/.
+ */
+export const ROOT: string = process.env.TVQ_ROOT ?? path.resolve(fs.realpathSync(__dirname), "..");
 
 /** Standard folders under the root. */
 export const PATHS = {
