@@ -43,6 +43,9 @@ export interface OptimizerState {
   adafactor: AdafactorOptions;
 }
 
+/** Thrown by applyUpdate, before any state changes, when the gradient norm is NaN or infinite. */
+export class NonFiniteGradientError extends Error {}
+
 /** What one update did, for the metrics. */
 export interface UpdateInfo {
   /** lr_max · sched(t) used for this update */
@@ -187,6 +190,7 @@ function adafactorDirection(opt: OptimizerState, pname: string, p: tf.Tensor, g:
 /**
  * One parameter update in place: clip the gradients to global norm cfg.gradClip, compute the optimizer
  * direction u, then p ← p − lrMax·sched(count)·u − wdLam·p (decay skipped for 1-D p), count += 1.
+ * Throws NonFiniteGradientError (and changes nothing) when ‖g‖ is NaN or infinite.
  * @param params name → variable (any shapes)
  * @param grads  name → gradient with the same shape as its parameter; every parameter needs one
  */
@@ -201,6 +205,9 @@ export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: M
   const normT = globalNorm([...params.keys()].map((k) => grads.get(k)!));
   const gradNorm = normT.dataSync()[0];
   normT.dispose();
+  if (!Number.isFinite(gradNorm)) {
+    throw new NonFiniteGradientError(`gradient norm is ${gradNorm} at update ${opt.count + 1}; no parameter was changed`);
+  }
   const clip = clipFactor(gradNorm, cfg.gradClip);
   const sched = lrSchedule(opt.count, cfg);
   const lr = cfg.lrMax * sched;
