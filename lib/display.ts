@@ -1,5 +1,5 @@
 /**
- * Notebook output: the one place that talks to the tslab kernel. Figures, tables and progress bars of the
+ * Notebook plumbing: the one place that talks to the tslab kernel. Figures, tables and progress bars of the
  * reproduction are shown through these calls, so a notebook cell stays one line (`tvq.showFigure(fig)`).
  *
  * Inside a tslab kernel we write Jupyter `display_data` messages; a display may hold several mime types at once
@@ -96,4 +96,19 @@ export function onKernelShutdown(fn: () => Promise<void> | void): void {
     return close.call(this);
   };
   shutdownPatched = true;
+}
+
+/** The run sizes every notebook offers: `smoke` (CI, under a minute) and `default` (a real run, ≤ ~30 min). */
+export type Profile = "smoke" | "default";
+
+/**
+ * The settings of the notebook's `profile` parameter, throwing on an unknown profile name.
+ * @param profile the notebook parameter, "smoke" or "default"
+ * @param settings one settings object per profile
+ */
+export function pickProfile<T>(profile: string, settings: Record<Profile, T>): T {
+  if (profile !== "smoke" && profile !== "default") {
+    throw new Error(`profile ${JSON.stringify(profile)} is not known: set the notebook parameter profile to "smoke" or "default"`);
+  }
+  return settings[profile];
 }

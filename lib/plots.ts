@@ -216,7 +216,8 @@ export function barFigure(series: Series[], opts: FigureOptions): PlotlyFigure {
 /** Default export size in CSS pixels; PNGs are rendered at `scale` × this. */
 export const FIGURE_SIZE = { width: 800, height: 500, scale: 2 };
 
-const CHROMIUM = process.env.TVQ_CHROMIUM ?? "/usr/bin/chromium";
+/** The Chromium used for PNG/SVG export (TVQ_CHROMIUM overrides). */
+export const CHROMIUM_PATH = process.env.TVQ_CHROMIUM ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /** Close the browser after this long without a render: quickly in scripts (so they can exit), later in a kernel. */
@@ -287,14 +288,14 @@ export function figureHtml(fig: PlotlyFigure, title: string, size: { width: numb
 }
 
 async function launchRenderer(): Promise<PwPage | undefined> {
-  if (!fs.existsSync(CHROMIUM)) {
-    warnOnce(`${CHROMIUM} not found`);
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    warnOnce(`${CHROMIUM_PATH} not found`);
     return undefined;
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { chromium } = require("playwright-core") as { chromium: { launch(o: object): Promise<PwBrowser> } };
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
     onKernelShutdown(closeFigureExporter);
     const page = await browser.newPage();
     const html = path.join(PATHS.cache, "plotly", "renderer.html");

@@ -1,0 +1,12 @@
+/**
+ * The kit's one typed public entry: notebooks `import * as tvq from "./lib"` (notebooks/lib links to ../lib) and
+ * scripts import from "../lib". Each line re-exports one module; exported names are unique across modules.
+ */
+export * from "./io";
+export * from "./backend";
+export * from "./display";
+export * from "./plots";
+export * from "./tables";
+export * from "./results";
+export * from "./progress";
+export * from "./bench";
