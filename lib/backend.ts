@@ -1,6 +1,8 @@
 /**
  * Backend selection: native TensorFlow (tfjs-node) when its binding loads, else WebAssembly (SIMD), else the
- * plain JavaScript cpu backend. `TVQ_BACKEND=native|wasm|cpu` forces one (and fails loudly if it cannot load).
+ * plain JavaScript cpu backend. `TVQ_BACKEND=native|wasm|cpu` forces one (and fails loudly if it cannot load);
+ * `TVQ_DISABLE_NATIVE=1` makes the native load fail on purpose (tests of the fallback). The native binding is
+ * built offline by scripts/setup-native.sh against libtensorflow from PyPI's tensorflow-cpu wheel.
  * Every notebook's first output and every benchmark line reports `describeBackend()`.
  */
 import * as tf from "./tf";
@@ -33,22 +35,23 @@ function errText(e: unknown): string {
 }
 
 async function tryNative(): Promise<BackendInfo> {
+  if (process.env.TVQ_DISABLE_NATIVE === "1") throw new Error("TVQ_DISABLE_NATIVE=1 (native backend disabled on purpose)");
+  // libtensorflow logs a cpu_feature_guard banner to stderr on load; keep warnings and errors only.
+  if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = "2";
   // The binding registers the "tensorflow" backend into the shared tfjs-core instance when required.
+  // It is built offline by scripts/setup-native.sh (libtensorflow from PyPI's tensorflow-cpu wheel).
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const node = require("@tensorflow/tfjs-node") as { version?: Record<string, string> };
   if (!(await tf.setBackend("tensorflow"))) throw new Error("tf.setBackend('tensorflow') returned false");
-  const versions = node.version ?? {};
-  const tfjsNode = versions["tfjs-node"] ?? "?";
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  let libtf = "?";
-  try {
-    const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
-    libtf = binding?.TF_Version ?? "?";
-  } catch {
-    /* informational only */
-  }
+  const tfjsNode = node.version?.["tfjs-node"] ?? "?";
+  const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
+  const libtf = binding?.TF_Version ?? "?";
+  // TensorFlow sizes its intra-op thread pool to the cores it sees.
   const threads = (await import("node:os")).cpus().length;
-  return { name: "native", tfName: "tensorflow", version: tfjsNode, threads, detail: `libtensorflow ${libtf}`, fallbacks: [] };
+  return {
+    name: "native", tfName: "tensorflow", version: tfjsNode, threads,
+    detail: `libtensorflow ${libtf}, ${threads} threads`, fallbacks: [],
+  };
 }
 
 /** Listeners that emscripten adds on load: they rethrow every error and make Node print a 10 kB minified line. */
@@ -108,7 +111,7 @@ export async function initBackend(force?: BackendName): Promise<BackendInfo> {
       current = await LOADERS[wanted]();
     } catch (e) {
       throw new Error(`backend '${wanted}' was requested (TVQ_BACKEND or argument) but cannot start: ${errText(e)}. ` +
-        (wanted === "native" ? "Run `npm run setup` to build the native binding, or unset TVQ_BACKEND to fall back to wasm." : "Unset TVQ_BACKEND to pick automatically."));
+        (wanted === "native" ? "Run `bash scripts/setup-native.sh` (or `npm run setup`) to build the native binding, or unset TVQ_BACKEND to fall back to wasm." : "Unset TVQ_BACKEND to pick automatically."));
     }
     return current;
   }
