@@ -1,0 +1,152 @@
+/**
+ * The paper's theorem, checked numerically: the linear-time forms of VQ-attention (block recurrence and block-
+ * parallel) compute the same outputs — and the same gradients — as the quadratic definition over quantized keys.
+ * One GAU-style attention sublayer is built from random inputs x and random weights
+ * (q = RMSNorm₀(xW_q)·d_k^{-1/4}, k likewise, v = SiLU(xW_v)), keys are quantized once, and every form runs on
+ * the same q, k̂, v. With the compressive cache off the reference is the quadratic form restricted to keys within
+ * distance M. Gradients are those of Σ out ⊙ c for a random cotangent c, w.r.t. q, k, v and x; the reference
+ * passes the straight-through gradient only to the keys the linear forms hold exactly (attention.ts).
+ */
+import * as tf from "./tf";
+import { AttnState, XLBias, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent } from "./attention";
+import { rmsNorm } from "./norm";
+import { quantize } from "./vq";
+
+export interface EquivalenceOptions {
+  /** T tokens (one call, starting a sequence) */
+  T: number;
+  /** L block length */
+  L: number;
+  /** M memory length (default L; the parallel form runs only when M = L) */
+  M?: number;
+  /** S codebook size */
+  S: number;
+  dK: number;
+  dV: number;
+  /** batch (default 1) */
+  B?: number;
+  /** query heads (default 1) */
+  H?: number;
+  /** key/value heads (default H; 1 = multi-query) */
+  hKV?: number;
+  /** width of the random inputs x (default 16) */
+  dModel?: number;
+  seed: number;
+  /** compressive cache on/off */
+  aggCache: boolean;
+  /** gradients through the carried window/cache inside the call (default true; off: only b vs c is meaningful) */
+  gradThruCache?: boolean;
+}
+
+/** max |a − b| and that divided by max |reference|. */
+export interface Diff { abs: number; rel: number }
+
+export interface FormDiff {
+  out: Diff;
+  gradQ: Diff;
+  gradK: Diff;
+  gradV: Diff;
+  gradX: Diff;
+}
+
+export interface EquivalenceResult {
+  options: Required<EquivalenceOptions>;
+  /** (b) vs (a) */
+  recurrent: FormDiff;
+  /** (c) vs (a); only when M = L */
+  parallel?: FormDiff;
+  /** (c) vs (b); only when M = L (meaningful also with gradThruCache off, where (a) is not the reference) */
+  parallelVsRecurrent?: FormDiff;
+  /** largest absolute difference over everything compared */
+  maxAbs: number;
+}
+
+interface Run { out: Float32Array; gradQ: Float32Array; gradK: Float32Array; gradV: Float32Array; gradX: Float32Array }
+
+function diff(a: Float32Array, ref: Float32Array): Diff {
+  let abs = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    abs = Math.max(abs, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return { abs, rel: scale > 0 ? abs / scale : abs };
+}
+
+function formDiff(a: Run, ref: Run): FormDiff {
+  return { out: diff(a.out, ref.out), gradQ: diff(a.gradQ, ref.gradQ), gradK: diff(a.gradK, ref.gradK), gradV: diff(a.gradV, ref.gradV), gradX: diff(a.gradX, ref.gradX) };
+}
+
+/** Fills in defaults and checks the shape rules. */
+export function equivalenceDefaults(o: EquivalenceOptions): Required<EquivalenceOptions> {
+  const H = o.H ?? 1;
+  const full: Required<EquivalenceOptions> = {
+    T: o.T, L: o.L, M: o.M ?? o.L, S: o.S, dK: o.dK, dV: o.dV, B: o.B ?? 1, H, hKV: o.hKV ?? H,
+    dModel: o.dModel ?? 16, seed: o.seed, aggCache: o.aggCache, gradThruCache: o.gradThruCache ?? true,
+  };
+  for (const [name, v] of Object.entries(full)) {
+    if (typeof v === "number" && !(Number.isInteger(v) && v >= 1)) throw new Error(`--${name} = ${v}: must be a positive integer`);
+  }
+  if (full.T % full.L !== 0) throw new Error(`--L = ${full.L} must divide --T = ${full.T}`);
+  if (full.H % full.hKV !== 0) throw new Error(`--H = ${full.H} must be a multiple of the key heads ${full.hKV}`);
+  return full;
+}
+
+/** [B, T, n·d] → [B, n, T, d] */
+function heads(x: tf.Tensor, n: number, d: number): tf.Tensor4D {
+  const [B, T] = x.shape as number[];
+  return tf.transpose(x.reshape([B, T, n, d]), [0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/**
+ * Runs forms (a), (b) and (c) on one random problem and compares outputs and gradients.
+ */
+export function runEquivalence(options: EquivalenceOptions): EquivalenceResult {
+  const o = equivalenceDefaults(options);
+  const { T, L, M, S, dK, dV, B, H, hKV: h, dModel, seed } = o;
+  let runs: { ref: Run; rec: Run; par?: Run } | undefined;
+  tf.tidy(() => {
+    let s = seed * 1000;
+    const rnd = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, "float32", ++s);
+    const x = rnd([B, T, dModel]);
+    const wQ = rnd([dModel, H * dK], dModel ** -0.5);
+    const wK = rnd([dModel, h * dK], dModel ** -0.5);
+    const wV = rnd([dModel, h * dV], dModel ** -0.5);
+    const scale = dK ** -0.25;
+    const C = tf.mul(rmsNorm(rnd([h, S, dK])), scale);
+    const xl: XLBias = { r: rnd([h, M + 1, dK], scale) as tf.Tensor3D, u: rnd([H, dK], 0.3) as tf.Tensor2D, w: rnd([H, dK], 0.3) as tf.Tensor2D };
+    const cot = rnd([B, H, T, dV]);
+    const zeros = (n: number, d: number) => tf.zeros([B, n, T, d]);
+
+    const run = (form: "a" | "b" | "c"): Run => {
+      const f = (xx: tf.Tensor, dq: tf.Tensor, dk: tf.Tensor, dv: tf.Tensor) => {
+        const q = tf.add(tf.mul(rmsNorm(heads(tf.matMul(xx.reshape([B * T, dModel]), wQ).reshape([B, T, H * dK]), H, dK)), scale), dq);
+        const k = tf.add(tf.mul(rmsNorm(heads(tf.matMul(xx.reshape([B * T, dModel]), wK).reshape([B, T, h * dK]), h, dK)), scale), dk);
+        const v = tf.add(heads(tf.sigmoid(tf.matMul(xx.reshape([B * T, dModel]), wV)).mul(tf.matMul(xx.reshape([B * T, dModel]), wV)).reshape([B, T, h * dV]), h, dV), dv);
+        const qk = quantize(k, C);
+        const state: AttnState = initialAttnState(B, h, M, S, dK, dV);
+        const lin = { blockLen: L, memLen: M, aggCache: o.aggCache, gradThruCache: o.gradThruCache, pos: 0 };
+        let out: tf.Tensor;
+        if (form === "a") out = vqAttentionQuadratic(q, qk, v, xl, { memLen: M, aggCache: o.aggCache, stBlockLen: L });
+        else if (form === "b") out = vqAttentionRecurrent(q, qk, v, C, xl, state, lin).out;
+        else out = vqAttentionParallel(q, qk, v, C, xl, state, lin).out;
+        return out;
+      };
+      const inputs = [x, zeros(H, dK), zeros(h, dK), zeros(h, dV)];
+      const out = f(inputs[0], inputs[1], inputs[2], inputs[3]);
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(f(a, b, c, d), cot)))(inputs);
+      return { out: out.dataSync() as Float32Array, gradX: grads[0].dataSync() as Float32Array, gradQ: grads[1].dataSync() as Float32Array,
+        gradK: grads[2].dataSync() as Float32Array, gradV: grads[3].dataSync() as Float32Array };
+    };
+    const ref = run("a");
+    const rec = run("b");
+    const par = M === L ? run("c") : undefined;
+    runs = { ref, rec, par };
+  });
+  if (!runs) throw new Error("equivalence run produced nothing");
+  const recurrent = formDiff(runs.rec, runs.ref);
+  const parallel = runs.par ? formDiff(runs.par, runs.ref) : undefined;
+  const parallelVsRecurrent = runs.par ? formDiff(runs.par, runs.rec) : undefined;
+  const all = [recurrent, ...(parallel ? [parallel] : [])].flatMap((d) => [d.out, d.gradQ, d.gradK, d.gradV, d.gradX]);
+  return { options: o, recurrent, parallel, parallelVsRecurrent, maxAbs: Math.max(...all.map((d) => d.abs)) };
+}
