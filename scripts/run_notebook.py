@@ -1,0 +1,276 @@
+"""Executes one notebook headlessly with the tslab kernel (nbclient), with papermill-style parameters.
+
+Run it through `npm run notebook -- <notebook.ipynb> [--profile smoke|default] [--param k=v ...] [--out path]
+[--timeout s]` (scripts/notebook.ts), which uses the project venv and the hermetic Jupyter folders of scripts/env.sh.
+
+What it adds to plain `jupyter nbconvert --execute`, each for a trap of tslab:
+- Parameters: after the cell tagged `parameters` it inserts a cell tagged `injected-parameters` that assigns the
+  given values as TypeScript (`profile = "smoke";`); the parameters cell declares them with `let`. Values are
+  parsed as JSON when they parse (numbers, booleans, arrays), else taken as strings. `profile` is always injected,
+  and the kernel also gets it as the environment variable TVQ_PROFILE.
+- Real errors: tslab replies to a failing cell with no ename/evalue/traceback; the error text is only in the cell's
+  stderr stream. On failure this prints the cell's index, the head of its source and that stderr text, saves the
+  executed copy, and exits 1. A reply with status "abort" (tslab drops requests queued within 200 ms of an error)
+  is a failure too, so no cell is skipped silently.
+- Errors outside cells: an unhandled promise rejection or an exception thrown in a timer is not attributed to any
+  cell by tslab. A hidden first cell installs process handlers that append such errors to a marker file; the runner
+  checks the file after every cell and once more at the end (after a short pause for pending timers).
+- A per-cell timeout (default 1800 s) and a kernel working directory equal to the notebook's folder (as in
+  JupyterLab). The executed copy (default <notebook folder>/executed/<name>.ipynb) is written atomically, also
+  when the run fails; the hidden cells are removed from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+HIDDEN_TAG = "runner-hidden"
+INJECTED_TAG = "injected-parameters"
+IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+# Installed before the first cell. Writes one JSON line per error that no cell caught to $TVQ_RUNNER_ERRORS.
+SETUP_CELL = r"""
+{
+  const __tvqFs = require("fs");
+  const __tvqMarker = process.env.TVQ_RUNNER_ERRORS;
+  const __tvqRecord = (kind: string, err: unknown) => {
+    const text = err instanceof Error ? (err.stack ?? String(err)) : String(err);
+    if (__tvqMarker) __tvqFs.appendFileSync(__tvqMarker, JSON.stringify({ kind, text }) + "\n");
+  };
+  process.on("unhandledRejection", (reason: unknown) => __tvqRecord("unhandled promise rejection", reason));
+  process.on("uncaughtException", (err: unknown) => __tvqRecord("uncaught exception (e.g. thrown in a timer)", err));
+}
+""".strip()
+
+# Runs after the last cell: gives already-due timers and rejections a moment to surface.
+TEARDOWN_CELL = "await new Promise((resolve) => setTimeout(resolve, 250));"
+
+
+class RunFailed(Exception):
+    """A failure to report: message for the user, exit status 1."""
+
+
+class StrictClient(NotebookClient):
+    """NotebookClient that also treats an "abort" reply as a failure (nbclient counts it as success)."""
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):  # type: ignore[override]
+        if exec_reply is not None and exec_reply["content"].get("status") == "abort":
+            raise CellExecutionError(
+                "the kernel aborted this cell (tslab drops requests queued right after an error)", "Aborted", ""
+            )
+        await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+
+def parse_value(text: str):
+    """A --param value: JSON when it parses (5, 0.1, true, [1,2], "x"), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_params(pairs: list[str], profile: str) -> dict:
+    params: dict = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise RunFailed(f"--param {pair!r} is not of the form name=value (e.g. --param steps=100)")
+        name, value = pair.split("=", 1)
+        name = name.strip()
+        if not IDENT.match(name):
+            raise RunFailed(f"--param name {name!r} is not a TypeScript identifier")
+        params[name] = parse_value(value)
+    if "profile" in params and params["profile"] != profile:
+        raise RunFailed("give the profile with --profile, not --param profile=...")
+    params["profile"] = profile
+    return params
+
+
+def tagged(cell, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
+
+
+def source_head(cell, lines: int = 4) -> str:
+    src = cell.source.splitlines()
+    head = "\n".join("    " + line for line in src[:lines])
+    return head + ("\n    ..." if len(src) > lines else "")
+
+
+def inject_parameters(nb, params: dict) -> int | None:
+    """Inserts the injected-parameters cell after the `parameters` cell; returns the parameters cell's index."""
+    idx = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tagged(c, "parameters")), None)
+    explicit = [k for k in params if k != "profile"]
+    if idx is None:
+        if explicit:
+            raise RunFailed(
+                f"parameters {explicit} were given but the notebook has no cell tagged 'parameters'; "
+                "tag the cell that declares them (`let name = default;`) with 'parameters'"
+            )
+        return None
+    declared = nb.cells[idx].source
+    missing = [k for k in params if not re.search(rf"\b(?:let|var)\s+{re.escape(k)}\b", declared)]
+    if missing:
+        raise RunFailed(
+            f"the parameters cell (cell {idx}) does not declare {missing} with `let`; add e.g. "
+            f"`let {missing[0]} = {json.dumps(params[missing[0]])};` to it so that the runner can assign it"
+        )
+    lines = ["// Injected by scripts/run_notebook.py"] + [f"{k} = {json.dumps(v)};" for k, v in params.items()]
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
+    nb.cells.insert(idx + 1, cell)
+    return idx
+
+
+def hidden_cell(source: str):
+    return nbformat.v4.new_code_cell(source, metadata={"tags": [HIDDEN_TAG]})
+
+
+def stream_text(cell, name: str) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == name)
+
+
+def read_marker(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            out.append({"kind": "error", "text": line})
+    return out
+
+
+def write_atomic(nb, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        nbformat.write(nb, f)
+    os.replace(tmp, out)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebook")
+    ap.add_argument("--profile", default="default", help="smoke (CI, seconds) or default (real runs)")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--out", help="executed copy (default: <notebook folder>/executed/<name>.ipynb)")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per cell (default 1800)")
+    ap.add_argument("--kernel", default=None, help="kernel name (default: the notebook's, else tslab)")
+    args = ap.parse_args(argv)
+
+    src = Path(args.notebook).resolve()
+    if not src.is_file():
+        print(f"notebook: {args.notebook} does not exist", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve() if args.out else src.parent / "executed" / src.name
+    name = src.name
+    try:
+        params = parse_params(args.param, args.profile)
+        nb = nbformat.read(src, as_version=4)
+        inject_parameters(nb, params)
+    except (RunFailed, nbformat.reader.NotJSONError) as e:
+        print(f"notebook {name}: {e}", file=sys.stderr)
+        return 2
+
+    kernel = args.kernel or nb.metadata.get("kernelspec", {}).get("name") or "tslab"
+    if kernel not in ("tslab", "jslab"):
+        print(f"notebook {name}: kernel {kernel!r} is not tslab; this runner executes TypeScript notebooks", file=sys.stderr)
+        return 2
+    # Name cells as the user sees them: their index in the source notebook (the injected cell has none).
+    labels = []
+    src_i = 0
+    for c in nb.cells:
+        if tagged(c, INJECTED_TAG):
+            labels.append("the injected-parameters cell")
+        else:
+            labels.append(f"cell {src_i} of {name}")
+            src_i += 1
+    nb.cells = [hidden_cell(SETUP_CELL)] + list(nb.cells) + [hidden_cell(TEARDOWN_CELL)]
+    labels = ["the runner's hidden setup cell"] + labels + ["the end of the run"]
+
+    fd, marker_name = tempfile.mkstemp(prefix="tvq-runner-errors-", suffix=".jsonl")
+    os.close(fd)
+    marker = Path(marker_name)
+    os.environ["TVQ_RUNNER_ERRORS"] = str(marker)
+    os.environ["TVQ_PROFILE"] = args.profile
+
+    client = StrictClient(
+        nb,
+        kernel_name=kernel,
+        timeout=args.timeout,
+        startup_timeout=180,
+        resources={"metadata": {"path": str(src.parent)}},
+    )
+    t0 = time.time()
+    failure: str | None = None
+    code_count = 0
+    prev_label = labels[0]
+    print(f"notebook {name}: profile={args.profile} kernel={kernel} params={json.dumps(params)}", file=sys.stderr)
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                hidden = tagged(cell, HIDDEN_TAG)
+                label = labels[index]
+                if not hidden:
+                    code_count += 1
+                t = time.time()
+                try:
+                    client.execute_cell(cell, index, execution_count=None if hidden else code_count)
+                except CellTimeoutError:
+                    failure = f"{label} timed out after {args.timeout:g} s (raise it with --timeout)\n{source_head(cell)}"
+                    break
+                except CellExecutionError as e:
+                    err = stream_text(cell, "stderr").strip() or str(e).strip()
+                    failure = f"{label} failed:\n{source_head(cell)}\n  error:\n" + "\n".join("    " + l for l in err.splitlines())
+                    break
+                except DeadKernelError as e:
+                    failure = f"the kernel died during {label} ({e}); out of memory, or process.exit() in the cell?\n{source_head(cell)}"
+                    break
+                stray = read_marker(marker)
+                if stray:
+                    where = f"between the start of {prev_label} and the end of {label}"
+                    texts = "\n".join(f"  {s['kind']}:\n" + "\n".join("    " + l for l in s["text"].splitlines()) for s in stray)
+                    failure = f"an error no cell caught happened {where}:\n{texts}"
+                    break
+                if not hidden:
+                    print(f"  {label}: ok in {time.time() - t:.1f} s", file=sys.stderr)
+                prev_label = label
+    except RunFailed as e:
+        failure = str(e)
+    except Exception as e:  # kernel start failures and the like
+        failure = f"{type(e).__name__}: {e}"
+    finally:
+        marker.unlink(missing_ok=True)
+        nb.cells = [c for c in nb.cells if not tagged(c, HIDDEN_TAG)]
+        nb.metadata["tvq_runner"] = {
+            "source": str(src),
+            "profile": args.profile,
+            "parameters": params,
+            "status": "failed" if failure else "ok",
+            "seconds": round(time.time() - t0, 1),
+        }
+        write_atomic(nb, out)
+
+    took = time.time() - t0
+    if failure:
+        print(f"notebook {name}: FAILED after {took:.1f} s: {failure}", file=sys.stderr)
+        print(f"notebook {name}: executed copy saved to {out}", file=sys.stderr)
+        return 1
+    print(f"notebook {name}: ok in {took:.1f} s -> {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
