@@ -122,10 +122,9 @@ function bookDataset(name: string, books: BookSplits, opts: LoadOptions, provena
   };
 }
 
+const IMAGE_DATASETS = new Set(["imagenet64", "fashion-mnist", "wallpaper-patches"]);
+
 function imageDataset(name: string, r: { train: Uint16Array; validation: Uint16Array; test: Uint16Array; images: Record<SplitName, number> }, shape: ImageShape, opts: LoadOptions, provenance: Record<string, unknown>): Dataset {
-  if (opts.tokenizer !== undefined && opts.tokenizer !== "bytes" && !(typeof opts.tokenizer === "object" && opts.tokenizer.kind === "bytes")) {
-    throw new Error(`${name} is an image dataset: its tokens are pixel values + 3 (byte vocabulary); drop the BPE tokenizer option`);
-  }
   return {
     name,
     kind: "image",
@@ -150,6 +149,10 @@ export function loadDataset(name: string, opts: LoadOptions = {}): Dataset {
   const [base, arg] = parseName(name);
   const cacheDir = opts.cacheDir ?? PATHS.cache;
   const dir = arg ?? opts.dir;
+  const t = opts.tokenizer;
+  if (IMAGE_DATASETS.has(base) && t !== undefined && t !== "bytes" && !(typeof t === "object" && t.kind === "bytes")) {
+    throw new Error(`${name} is an image dataset: its tokens are pixel values + 3 (byte vocabulary); drop the BPE tokenizer option`);
+  }
   let ds: Dataset;
   switch (base) {
     case "enwik8": {
