@@ -75,7 +75,8 @@ export function progressBar(f: number, width = 24): string {
 /** The rate as "3.10 step/s", or "4.2 s/step" when slower than one step per second. */
 function formatRate(rate: number, unit: string): string {
   if (!(rate > 0) || !Number.isFinite(rate)) return `— ${unit}/s`;
-  return rate >= 1 ? `${formatCell(rate, 3)} ${unit}/s` : `${formatCell(1 / rate, 3)} s/${unit}`;
+  const fmt = (x: number) => (x >= 1000 ? formatCell(Math.round(x)) : x.toPrecision(3));
+  return rate >= 1 ? `${fmt(rate)} ${unit}/s` : `${fmt(1 / rate)} s/${unit}`;
 }
 
 /**

@@ -1,0 +1,63 @@
+// Tables: readable number formatting, plain-text rendering, and CSV / Arrow files that round-trip.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as aq from "arquero";
+import { formatCell, readTable, saveTable, showTable, tableText } from "../lib/tables";
+
+test("formatCell: integers with separators, significant digits, exponents, blanks for missing values", () => {
+  assert.equal(formatCell(1234567), "1,234,567");
+  assert.equal(formatCell(0.987654), "0.9877");
+  assert.equal(formatCell(35.0001), "35.00");
+  assert.equal(formatCell(0.987654, 2), "0.99");
+  assert.equal(formatCell(3.2e-5), "3.200e-5");
+  assert.equal(formatCell(123456.7), "123,457");
+  assert.equal(formatCell(null), "");
+  assert.equal(formatCell(NaN), "");
+  assert.equal(formatCell(Infinity), "∞");
+  assert.equal(formatCell(true), "true");
+  assert.equal(formatCell(new Date(0)), "1970-01-01T00:00:00.000Z");
+});
+
+test("tableText aligns columns (numbers right) and says how many rows it left out", () => {
+  const t = aq.table({ S: [32, 512], bpb: [1.61234, 1.5], note: ["small", "paper default"] });
+  assert.equal(tableText(t), [
+    "  S    bpb  note",
+    "---  -----  -------------",
+    " 32  1.612  small",
+    "512  1.500  paper default",
+  ].join("\n"));
+  assert.match(tableText(t, { limit: 1 }), /… 1 more rows$/);
+});
+
+test("showTable outside a notebook prints the title and the text table", () => {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    showTable(aq.table({ x: [1] }), { title: "T" });
+  } finally {
+    console.log = log;
+  }
+  assert.deepEqual(lines, ["T\nx\n-\n1"]);
+});
+
+test("saveTable: CSV round trip; .arrow writes Arrow IPC plus a CSV twin; bad extensions throw", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-tables-"));
+  const t = aq.table({ n: [64, 128], gflops: [5.123456789, 12.5], name: ["a,b", 'q"uote'], ok: [true, false] });
+  const csv = path.join(dir, "t.csv");
+  saveTable(t, csv);
+  assert.deepEqual(readTable(csv).objects(), t.objects());
+
+  const arrow = path.join(dir, "t.arrow");
+  saveTable(t, arrow);
+  assert.deepEqual([...fs.readFileSync(arrow).subarray(0, 6)], [...Buffer.from("ARROW1")], "Arrow IPC file magic");
+  assert.deepEqual(readTable(arrow).objects(), t.objects());
+  assert.deepEqual(readTable(path.join(dir, "t.csv")).objects(), t.objects());
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temp files left");
+
+  assert.throws(() => saveTable(t, path.join(dir, "t.xlsx")), /must end in \.csv or \.arrow/);
+  assert.throws(() => readTable(path.join(dir, "missing.csv")), /does not exist/);
+});
