@@ -245,8 +245,8 @@ export const PAPER_REFERENCE: readonly PaperNumber[] = [
     setup: "v1 Sec. 5.1.2", confirmed: false, source: "[JP]", note: "UNCONFIRMED: exact ratio not read from the paper" },
   { id: "cache-off-bpb", experiment: "12-ablation-compressive-cache", dataset: "Enwik8", metric: "bpb with compressive cache off", value: null, relation: "=", unit: "bpb",
     setup: "v1 Sec. 5.1.2", confirmed: false, source: "[JP]", note: "UNCONFIRMED: 'clearly worse' than with the cache; value unknown" },
-  { id: "codebook-size-trend", experiment: "10-ablation-codebook-size", dataset: "UNCONFIRMED", metric: "quality vs codebook size S ∈ {256, 512, 1024}", value: null, relation: "=", unit: "",
-    setup: "v1 Sec. 5.1.1", confirmed: false, source: "[REV], [JP]", note: "UNCONFIRMED values; larger S: better quality, slower steps" },
+  { id: "codebook-size-trend", experiment: "10-ablation-codebook-size", dataset: "—", metric: "quality vs codebook size S ∈ {256, 512, 1024}", value: null, relation: "=", unit: "",
+    setup: "v1 Sec. 5.1.1", confirmed: false, source: "[REV], [JP]", note: "UNCONFIRMED values and dataset; larger S: better quality, slower steps" },
 ];
 
 /** The quantity and the paper's value as table cells, e.g. "Enwik8: test bits per byte", "0.99" or "> 3×". */
