@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# npm test (and .ci/run): set up, type-check, run the unit tests, then execute every notebook in notebooks/ in the
+# smoke profile through the tslab kernel. Runs every step even after a failure, and ends with one line
+# "N passed, N failed" counting the unit tests (node's test runner), the type check and each notebook.
+# Usage: bash scripts/test.sh [test-file-filter ...]   (filters go to scripts/run-tests.mjs; notebooks always run)
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+T0=$SECONDS
+bash scripts/setup.sh || { echo "test: setup failed; nothing was tested"; echo "0 passed, 1 failed"; exit 1; }
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+mkdir -p test/artifacts
+passed=0
+failed=0
+failures=()
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); failures+=("$1"); }
+
+echo "== type check (tsc -p .)"
+t=$SECONDS
+if npx tsc -p .; then ok; echo "type check: ok in $((SECONDS - t)) s"; else bad "type check (npx tsc -p .)"; fi
+
+echo "== unit tests (node scripts/run-tests.mjs)"
+t=$SECONDS
+UNIT_LOG=test/artifacts/unit-tests.log
+node scripts/run-tests.mjs "$@" 2>&1 | tee "$UNIT_LOG"
+unit_status=${PIPESTATUS[0]}
+# node's test runner ends with "# pass N" / "# fail N" (TAP, when piped) or "ℹ pass N" (spec reporter).
+unit_pass=$(grep -E '^(# |ℹ )pass [0-9]+$' "$UNIT_LOG" | tail -1 | grep -oE '[0-9]+$' || true)
+unit_fail=$(grep -E '^(# |ℹ )fail [0-9]+$' "$UNIT_LOG" | tail -1 | grep -oE '[0-9]+$' || true)
+passed=$((passed + ${unit_pass:-0}))
+failed=$((failed + ${unit_fail:-0}))
+if [ "$unit_status" != 0 ]; then
+  failures+=("unit tests (exit $unit_status; see $UNIT_LOG)")
+  # A crash without a summary line still counts as one failure.
+  if [ "${unit_fail:-0}" = 0 ]; then failed=$((failed + 1)); fi
+fi
+echo "unit tests: ${unit_pass:-0} passed, ${unit_fail:-0} failed in $((SECONDS - t)) s"
+
+shopt -s nullglob
+notebooks=(notebooks/*.ipynb)
+echo "== notebooks, smoke profile (${#notebooks[@]})"
+for nb in "${notebooks[@]}"; do
+  t=$SECONDS
+  if node --import tsx scripts/notebook.ts "$nb" --profile smoke; then
+    ok
+  else
+    bad "notebook $nb (smoke profile)"
+  fi
+  echo "notebook $nb: $((SECONDS - t)) s"
+done
+if [ "${#notebooks[@]}" = 0 ]; then echo "(no notebooks in notebooks/)"; fi
+
+echo "== summary ($((SECONDS - T0)) s)"
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "${#failures[@]}" = 0 ]
