@@ -140,11 +140,14 @@ export function logTicks(lo: number, hi: number): number[] {
   return [];
 }
 
-/** Gives log axes without explicit ticks 1-2-5 ticks over the data (and error bar) range, and a range that ends on ticks. */
+/**
+ * Gives log axes without explicit ticks 1-2-5 ticks over the data and error-bar range (error bars that reach ≤ 0
+ * are left open at the bottom), and a range that ends on ticks.
+ */
 function addLogTicks(layout: Record<string, unknown>, series: Series[]): void {
   const values = (axis: "x" | "y") => series.flatMap((s) => axis === "x"
     ? s.x.filter((v): v is number => typeof v === "number")
-    : s.y.flatMap((v, i) => (s.error ? [v - s.error[i], v + s.error[i]] : [v])));
+    : s.y.flatMap((v, i) => (s.error ? [v, v - s.error[i], v + s.error[i]] : [v])));
   for (const axis of ["x", "y"] as const) {
     const a = layout[`${axis}axis`] as Record<string, unknown>;
     if (a.type !== "log" || a.tickvals) continue;
