@@ -34,14 +34,38 @@ function errText(e: unknown): string {
   return msg.split("\n")[0].slice(0, 300);
 }
 
-async function tryNative(): Promise<BackendInfo> {
+/**
+ * Requires @tensorflow/tfjs-node, whose binding registers the "tensorflow" backend into the shared tfjs-core
+ * instance. It is built offline by scripts/setup-native.sh (libtensorflow from PyPI's tensorflow-cpu wheel).
+ * Throws when TVQ_DISABLE_NATIVE=1, or when the package or its binding is missing or broken.
+ */
+function loadTfjsNode(): { version?: Record<string, string> } {
   if (process.env.TVQ_DISABLE_NATIVE === "1") throw new Error("TVQ_DISABLE_NATIVE=1 (native backend disabled on purpose)");
   // libtensorflow logs a cpu_feature_guard banner to stderr on load; keep warnings and errors only.
   if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = "2";
-  // The binding registers the "tensorflow" backend into the shared tfjs-core instance when required.
-  // It is built offline by scripts/setup-native.sh (libtensorflow from PyPI's tensorflow-cpu wheel).
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const node = require("@tensorflow/tfjs-node") as { version?: Record<string, string> };
+  return require("@tensorflow/tfjs-node") as { version?: Record<string, string> };
+}
+
+/**
+ * True when the native backend can load in this process (tests add "native" to their backend lists with it).
+ * Loading tfjs-node makes "tensorflow" the active backend; the backend active before is restored.
+ */
+export function nativeAvailable(): boolean {
+  const before = tf.engine().backendName as string | null; // null before any backend was chosen
+  try {
+    loadTfjsNode();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    // setBackend of an already initialized backend completes synchronously
+    if (before && before !== tf.engine().backendName) void tf.setBackend(before);
+  }
+}
+
+async function tryNative(): Promise<BackendInfo> {
+  const node = loadTfjsNode();
   if (!(await tf.setBackend("tensorflow"))) throw new Error("tf.setBackend('tensorflow') returned false");
   const tfjsNode = node.version?.["tfjs-node"] ?? "?";
   const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import { initBackend, nativeAvailable } from "../lib/backend";
 
 const ROOT = join(__dirname, "..");
 
@@ -62,6 +62,12 @@ test("native backend agrees with cpu on matMul, softmax and a gradient (1e-5)", 
   const cpu = compute();
   for (const k of Object.keys(cpu)) assertClose(k, native[k], cpu[k]);
   assert.ok(Math.abs(native.softmax.slice(0, 33).reduce((x, y) => x + y, 0) - 1) < 1e-5, "softmax rows sum to 1");
+});
+
+test("nativeAvailable() leaves the active backend as it was", async () => {
+  await initBackend("cpu");
+  const available = nativeAvailable();
+  assert.equal(tf.getBackend(), "cpu", `after nativeAvailable() = ${available}`);
 });
 
 /** Runs initBackend() (auto) in a child process and returns describeBackend()'s line. */
