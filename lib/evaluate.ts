@@ -1,0 +1,196 @@
+/**
+ * Evaluation in the paper's units (section 1.4). The loss is the mean cross-entropy in nats per non-pad target
+ * token, −(1/N) Σ_t log p(x_t | x_<t); byte-level data (Enwik8, ImageNet64) reports bits per byte = nats / ln 2;
+ * PG-19 reports word-level perplexity exp(total nats / number of words).
+ * A split is cut into non-overlapping windows of T tokens; each window starts from a fresh recurrent state, its
+ * input is [EOS] + targets[:-1], and it is run block-recurrently (in pieces of updateLen tokens carrying the
+ * state), so every token sees at most T tokens of context, exactly as the official eval_op.
+ */
+import * as tf from "./tf";
+import { Config } from "./config";
+import { Model, RecurrentState, disposeState, forward, initState, stateTensors } from "./model";
+import { Batch, TokenStream, batchSegment, evalBatches, segmentCount, sequenceCount } from "./data/batches";
+import { Dataset } from "./data/datasets";
+import { SplitName, countWords } from "./data/pg19";
+
+/** Evaluation result for one split. */
+export interface EvalResult {
+  split: string;
+  /** mean nats per non-pad target token */
+  loss: number;
+  /** bits per byte: nats / ln 2 / bytes of the scored text (= loss / ln 2 on byte data without EOS) */
+  bpb: number;
+  /** bytes of the scored text (pixel values for images); undefined when unknown, then bpb = loss / ln 2 */
+  bytes?: number;
+  /** exp(loss): per-token perplexity */
+  ppl: number;
+  /** non-pad target tokens scored */
+  tokens: number;
+  /** windows of T evaluated */
+  windows: number;
+  /** total nats (for word-level perplexity) */
+  nats: number;
+  /** word-level perplexity exp(nats / words), when the split's word count is known (PG-19 style) */
+  wordPpl?: number;
+  words?: number;
+}
+
+/** Bits per byte (or per token) from nats per token. */
+export function bitsPerByte(natsPerToken: number): number {
+  return natsPerToken / Math.LN2;
+}
+
+/** Word-level perplexity exp(total nats / words): the PG-19 convention (Rae et al., 2020 word counts). */
+export function wordPerplexity(totalNats: number, words: number): number {
+  if (!(words > 0)) throw new Error(`word count ${words} must be positive: pass the split's word count from the dataset`);
+  return Math.exp(totalNats / words);
+}
+
+/**
+ * Flat indices i·V + target_i into logProbs reshaped to [B·n·V], for gathering log p(target).
+ * targets: [B·n] token ids; V: vocabulary size. Throws on ids outside [0, V).
+ */
+export function targetIndices(targets: Int32Array, V: number): Int32Array {
+  const idx = new Int32Array(targets.length);
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i];
+    if (!(t >= 0 && t < V)) {
+      throw new Error(`target token ${t} at position ${i} is outside the vocabulary [0, ${V}): the data does not match the model's vocabSize`);
+    }
+    idx[i] = i * V + t;
+  }
+  return idx;
+}
+
+/**
+ * Σ over tokens of −log p(target) · mask (a scalar tensor, differentiable w.r.t. logProbs).
+ * logProbs: [B, n, V]; targets: [B·n] int ids (host array); mask: [B, n] float (1 = real token).
+ */
+export function maskedNLLSum(logProbs: tf.Tensor3D, targets: Int32Array, mask: tf.Tensor2D): tf.Scalar {
+  const [B, n, V] = logProbs.shape;
+  if (targets.length !== B * n || mask.shape[0] !== B || mask.shape[1] !== n) {
+    throw new Error(`maskedNLLSum: logProbs [${logProbs.shape}], targets [${targets.length}] and mask [${mask.shape}] disagree (want B·n = ${B * n})`);
+  }
+  return tf.tidy(() => {
+    const idx = tf.tensor1d(targetIndices(targets, V), "int32");
+    const lp = tf.gather(tf.reshape(logProbs, [B * n * V]), idx);
+    return tf.neg(tf.sum(tf.mul(lp, tf.reshape(mask, [B * n])))) as tf.Scalar;
+  });
+}
+
+/**
+ * Runs `fn` inside tf.tidy and keeps the tensors of the recurrent state it returns (tidy cannot look inside the
+ * opaque state), together with its tensor result. The caller owns both.
+ */
+export function tidyWithState<T extends tf.TensorContainer>(fn: () => [RecurrentState, T]): [RecurrentState, T] {
+  let state: RecurrentState | undefined;
+  const value = tf.tidy(() => {
+    const [s, v] = fn();
+    for (const t of stateTensors(s)) tf.keep(t);
+    state = s;
+    return v;
+  });
+  return [state!, value];
+}
+
+/** Replaces a recurrent state by the next one, freeing the tensors the next one does not reuse. */
+export function replaceState(prev: RecurrentState, next: RecurrentState): RecurrentState {
+  const keep = new Set(stateTensors(next));
+  for (const t of stateTensors(prev)) if (!keep.has(t) && !t.isDisposed) t.dispose();
+  return next;
+}
+
+/**
+ * Total nats and scored tokens of one batch of windows, run from a fresh state in segments of U tokens.
+ * batch: inputs/targets/lossMask [B·T] (lib/data/batches.ts); U divides T and is a multiple of the model's L.
+ */
+export function windowNLL(model: Model, batch: Batch, U: number): { nats: number; tokens: number } {
+  const { B } = batch;
+  const nSeg = segmentCount(batch.T, U);
+  let state = initState(model, B);
+  let nats = 0, tokens = 0;
+  try {
+    for (let j = 0; j < nSeg; j++) {
+      const seg = batchSegment(batch, j, U);
+      const [next, nll] = tidyWithState(() => {
+        const inputs = tf.tensor2d(seg.inputs, [B, U], "int32");
+        const mask = tf.tensor2d(seg.lossMask, [B, U]);
+        const o = forward(model, inputs, state, { training: false }, mask);
+        return [o.state, maskedNLLSum(o.logProbs, seg.targets, mask)];
+      });
+      nats += nll.dataSync()[0];
+      nll.dispose();
+      state = replaceState(state, next);
+      for (let i = 0; i < seg.lossMask.length; i++) tokens += seg.lossMask[i];
+    }
+  } finally {
+    disposeState(state);
+  }
+  return { nats, tokens };
+}
+
+/** Options for `evaluateStream`. */
+export interface EvaluateOptions {
+  /** split name for the record */
+  split?: string;
+  /** score only the first windows covering this many tokens (0 = all; training uses train.evalTokens) */
+  maxTokens?: number;
+  /** word count of the scored text, for word-level perplexity */
+  words?: number;
+  /** byte count of the scored text, for bits per byte (default: bpb = loss / ln 2) */
+  bytes?: number;
+  /** called after each batch with the windows done and the windows in all */
+  onProgress?: (windowsDone: number, windowsTotal: number) => void;
+}
+
+/**
+ * Loss, bpb and perplexity of `model` on a token stream [N]: non-overlapping windows of T = cfg.train.sequenceLen
+ * (lib/data/batches.ts evalBatches: B = cfg.train.batchSize windows per batch, the last batch padded with PAD
+ * rows), each run recurrently in segments of cfg.train.updateLen tokens from a fresh state.
+ */
+export function evaluateStream(model: Model, tokens: TokenStream, cfg: Config, opts: EvaluateOptions = {}): EvalResult {
+  const { sequenceLen: T, batchSize: B, updateLen } = cfg.train;
+  if (tokens.length === 0) throw new Error(`evaluation split ${opts.split ?? ""} is empty: the dataset has no tokens there`);
+  const maxSequences = opts.maxTokens && opts.maxTokens > 0 ? Math.ceil(opts.maxTokens / T) : 0;
+  const nWin = Math.min(sequenceCount(tokens, T), maxSequences || Infinity);
+  let nats = 0, scored = 0, windows = 0;
+  for (const batch of evalBatches(tokens, { B, T, maxSequences })) {
+    const r = windowNLL(model, batch, updateLen);
+    nats += r.nats;
+    scored += r.tokens;
+    windows = Math.min(windows + B, nWin);
+    opts.onProgress?.(windows, nWin);
+  }
+  const loss = nats / scored;
+  const bpb = opts.bytes !== undefined ? bitsPerByte(nats / opts.bytes) : bitsPerByte(loss);
+  const res: EvalResult = { split: opts.split ?? "validation", loss, bpb, ppl: Math.exp(loss), tokens: scored, windows, nats };
+  if (opts.bytes !== undefined) res.bytes = opts.bytes;
+  if (opts.words !== undefined) {
+    res.words = opts.words;
+    res.wordPpl = wordPerplexity(nats, opts.words);
+  }
+  return res;
+}
+
+/**
+ * Bytes and words of the text that an evaluation with budget `maxTokens` scores: the dataset's own counts for a
+ * whole split, else counted on the decoded first windows. Images: bytes = pixel values, no words.
+ */
+export function scoredTextCounts(ds: Dataset, split: SplitName, T: number, maxTokens = 0): { bytes: number; words?: number } {
+  const stream = ds.splits[split];
+  const n = maxTokens > 0 ? Math.min(stream.length, Math.ceil(maxTokens / T) * T) : stream.length;
+  if (n === stream.length) return { bytes: ds.byteCounts[split], words: ds.wordCounts?.[split] };
+  if (ds.kind === "image") return { bytes: n };
+  const text = ds.tokenizer.decode(stream.subarray(0, n));
+  return { bytes: text.length, words: countWords(text) };
+}
+
+/**
+ * Loss (nats/token), bits per byte, perplexity and (text) word-level perplexity of `model` on one split of a
+ * dataset (lib/data/datasets.ts), windows of T = cfg.train.sequenceLen with the state reset per window.
+ * opts.maxTokens limits the evaluation to the first windows (0 = the whole split).
+ */
+export function evaluate(model: Model, ds: Dataset, split: SplitName, cfg: Config, opts: Omit<EvaluateOptions, "split" | "words" | "bytes"> = {}): EvalResult {
+  const counts = scoredTextCounts(ds, split, cfg.train.sequenceLen, opts.maxTokens ?? 0);
+  return evaluateStream(model, ds.splits[split], cfg, { ...opts, split, ...counts });
+}

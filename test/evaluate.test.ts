@@ -1,0 +1,118 @@
+// Evaluation units and windows (paper §1.4) and nucleus sampling with the recurrent state.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "../lib/tf";
+import { initBackend } from "../lib/backend";
+import { getPreset } from "../lib/config";
+import { createModel, disposeModel } from "../lib/model";
+import { bitsPerByte, evaluate, evaluateStream, maskedNLLSum, scoredTextCounts, wordPerplexity } from "../lib/evaluate";
+import { loadDataset } from "../lib/data/datasets";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { drawToken, nucleusProbs, sampleTokens } from "../lib/sample";
+import { BYTE_VOCAB_SIZE } from "../lib/data/vocab";
+import { Rng } from "../lib/data/rng";
+
+function close(a: number, b: number, tol = 1e-6, what = "value"): void {
+  assert.ok(Math.abs(a - b) <= tol * (1 + Math.abs(b)), `${what}: ${a} vs ${b}`);
+}
+
+test("units: bpb = nats / ln 2; word-level perplexity = exp(nats / words)", () => {
+  close(bitsPerByte(Math.LN2), 1, 1e-12);
+  close(wordPerplexity(100, 50), Math.exp(2), 1e-12);
+  assert.throws(() => wordPerplexity(1, 0), /word count 0 must be positive/);
+});
+
+test("maskedNLLSum: −Σ mask · log p(target), by hand", async () => {
+  await initBackend("cpu");
+  const lp = tf.log(tf.tensor3d([[[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]]])) as tf.Tensor3D; // [1, 2, 3]
+  const mask = tf.tensor2d([[1, 0]]);
+  const s = maskedNLLSum(lp, new Int32Array([1, 2]), mask);
+  close(s.dataSync()[0], -Math.log(0.25), 1e-6, "masked");
+  const full = maskedNLLSum(lp, new Int32Array([1, 2]), tf.ones([1, 2]) as tf.Tensor2D);
+  close(full.dataSync()[0], -Math.log(0.25) - Math.log(0.7), 1e-6, "full");
+  assert.throws(() => maskedNLLSum(lp, new Int32Array([3, 0]), mask), /target token 3 at position 0 is outside the vocabulary \[0, 3\)/);
+  tf.dispose([lp, mask, s, full]);
+});
+
+test("evaluation resets the state per window of T: a stream scores as the sum of its windows", async () => {
+  await initBackend("cpu");
+  const cfg = getPreset("tiny", { train: { updateLen: 16, batchSize: 2 } }); // T = 32, two segments per window
+  const model = createModel(cfg.model, 5);
+  const rng = new Rng(1);
+  const stream = Uint16Array.from({ length: 3 * 32 + 10 }, () => 3 + rng.nextInt(256)); // 3 full windows + a padded one
+  const before = tf.memory().numTensors;
+  const all = evaluateStream(model, stream, cfg);
+  assert.equal(tf.memory().numTensors, before, "evaluate leaked tensors");
+  assert.equal(all.tokens, stream.length);
+  assert.equal(all.windows, 4);
+  let nats = 0;
+  for (let w = 0; w < 4; w++) nats += evaluateStream(model, stream.subarray(32 * w, 32 * (w + 1)), cfg).nats;
+  close(all.nats, nats, 1e-5, "nats");
+  close(all.bpb, all.loss / Math.LN2, 1e-12, "bpb");
+  close(all.ppl, Math.exp(all.loss), 1e-12, "ppl");
+  assert.ok(all.loss > 0 && all.loss < 2 * Math.log(BYTE_VOCAB_SIZE), `untrained loss ${all.loss} should be near ln V`);
+  const budget = evaluateStream(model, stream, cfg, { maxTokens: 40 }); // 2 windows
+  assert.equal(budget.tokens, 64);
+  assert.equal(budget.wordPpl, undefined, "no word count given");
+  const words = evaluateStream(model, stream, cfg, { words: 20 });
+  close(words.wordPpl!, Math.exp(words.nats / 20), 1e-12, "word ppl");
+  disposeModel(model);
+});
+
+test("a dataset split reports bits per byte over its bytes and word-level perplexity over its words", async () => {
+  await initBackend("cpu");
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tvq-eval-")), "text.txt");
+  fs.writeFileSync(file, "one two three four five six seven eight nine ten\n".repeat(60)); // 3,060 bytes
+  const ds = loadDataset(`file:${file}`);
+  const cfg = getPreset("tiny"); // T = 32
+  const full = scoredTextCounts(ds, "validation", 32);
+  assert.deepEqual(full, { bytes: ds.byteCounts.validation, words: ds.wordCounts!.validation });
+  const part = scoredTextCounts(ds, "validation", 32, 40); // two windows = 64 bytes of text
+  assert.equal(part.bytes, 64);
+  const text = Buffer.from(ds.tokenizer.decode(ds.splits.validation.subarray(0, 64))).toString("latin1");
+  assert.equal(part.words, text.split(/\s+/).filter((w) => w.length > 0).length);
+  const model = createModel(cfg.model, 2);
+  const r = evaluate(model, ds, "validation", cfg);
+  assert.equal(r.bytes, ds.byteCounts.validation);
+  close(r.bpb, r.nats / Math.LN2 / ds.byteCounts.validation, 1e-12, "bpb");
+  close(r.wordPpl!, Math.exp(r.nats / ds.wordCounts!.validation), 1e-12, "word ppl");
+  disposeModel(model);
+});
+
+test("nucleus: keeps the smallest top set reaching p, renormalized; temperature 0 is greedy", () => {
+  const lp = [0.5, 0.3, 0.15, 0.05].map(Math.log);
+  const p7 = nucleusProbs(lp, 0.7, 1);
+  [0.625, 0.375, 0, 0].forEach((v, i) => close(p7[i], v, 1e-9, `p=0.7 [${i}]`));
+  const p85 = nucleusProbs(lp, 0.85, 1);
+  [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0].forEach((v, i) => close(p85[i], v, 1e-9, `p=0.85 [${i}]`));
+  const p1 = nucleusProbs(lp, 1, 1);
+  [0.5, 0.3, 0.15, 0.05].forEach((v, i) => close(p1[i], v, 1e-9, `p=1 [${i}]`));
+  const small = nucleusProbs(lp, 0.1, 1);
+  assert.deepEqual(Array.from(small), [1, 0, 0, 0], "the top token is always kept");
+  assert.deepEqual(Array.from(nucleusProbs(lp, 0.9, 0)), [1, 0, 0, 0]);
+  const hot = nucleusProbs(lp, 1, 2); // p^(1/2), renormalized
+  const z = [0.5, 0.3, 0.15, 0.05].reduce((a, b) => a + Math.sqrt(b), 0);
+  close(hot[3], Math.sqrt(0.05) / z, 1e-9, "temperature 2");
+  assert.equal(drawToken(p7, 0.6), 0);
+  assert.equal(drawToken(p7, 0.7), 1);
+  assert.equal(drawToken(p7, 0.9999), 1);
+  assert.throws(() => nucleusProbs(lp, 0, 1), /topP = 0 must be in \(0, 1\]/);
+});
+
+test("sampling with block length 1 is seeded, stays in the vocabulary and leaks nothing", async () => {
+  await initBackend("cpu");
+  const cfg = getPreset("tiny");
+  const model = createModel(cfg.model, 3);
+  const before = tf.memory().numTensors;
+  const a = sampleTokens(model, { length: 12, batch: 2, topP: 0.9, temperature: 1, seed: 4, prompt: [3 + 104, 3 + 105] });
+  assert.equal(tf.memory().numTensors, before, "sampling leaked tensors");
+  const b = sampleTokens(model, { length: 12, batch: 2, topP: 0.9, temperature: 1, seed: 4, prompt: [3 + 104, 3 + 105] });
+  const c = sampleTokens(model, { length: 12, batch: 2, topP: 0.9, temperature: 1, seed: 5, prompt: [3 + 104, 3 + 105] });
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  for (const row of a) for (const t of row) assert.ok(t >= 0 && t < cfg.model.vocabSize);
+  assert.throws(() => sampleTokens(model, { length: 2, topP: 0.9, temperature: 1, seed: 1, prompt: [300] }), /prompt token 300 is outside the vocabulary \[0, 259\)/);
+  disposeModel(model);
+});
