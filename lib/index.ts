@@ -1,6 +1,7 @@
 /**
- * The kit's one typed public entry: notebooks `import * as tvq from "./lib"` (notebooks/lib links to ../lib) and
- * scripts import from "../lib". Each line re-exports one module; exported names are unique across modules.
+ * The kit's one typed public entry: notebooks `import * as tvq from "./lib/index"` (notebooks/lib links to ../lib;
+ * tslab's loader does not resolve the folder import "./lib" to index.ts) and scripts import from "../lib". Each line
+ * re-exports one module; exported names are unique across modules.
  */
 export * from "./io";
 export * from "./backend";
