@@ -219,10 +219,12 @@ export function loadCheckpoint(dir: string, requested?: Config): LoadedCheckpoin
 
 /**
  * Assigns stored tensors to variables by name: `variables` maps checkpoint names to the variables to fill.
- * Every variable must be present in the checkpoint with the same shape; extra stored tensors are an error too.
+ * Every variable must be present in the checkpoint with the same shape; stored tensors under `prefixes` that no
+ * variable takes are an error too (they mean the checkpoint belongs to another model).
  */
-export function assignFromCheckpoint(ck: LoadedCheckpoint, variables: Map<string, tf.Variable>, prefix: string): void {
-  const stored = [...ck.tensors.keys()].filter((k) => k.startsWith(prefix));
+export function assignFromCheckpoint(ck: LoadedCheckpoint, variables: Map<string, tf.Variable>, prefixes: string[]): void {
+  const prefix = prefixes.join(" | ");
+  const stored = [...ck.tensors.keys()].filter((k) => prefixes.some((p) => k.startsWith(p)));
   const missing = [...variables.keys()].filter((k) => !ck.tensors.has(k));
   const extra = stored.filter((k) => !variables.has(k));
   if (missing.length || extra.length) {
@@ -237,4 +239,14 @@ export function assignFromCheckpoint(ck: LoadedCheckpoint, variables: Map<string
     }
     tf.tidy(() => v.assign(tf.tensor(s.values, s.shape, s.dtype)));
   }
+}
+
+/** New tensors from the stored ones named `${prefix}0`, `${prefix}1`, … in index order (the caller owns them). */
+export function restoreTensors(ck: LoadedCheckpoint, prefix: string): tf.Tensor[] {
+  const out: tf.Tensor[] = [];
+  for (let i = 0; ck.tensors.has(`${prefix}${i}`); i++) {
+    const s = ck.tensors.get(`${prefix}${i}`)!;
+    out.push(tf.tensor(s.values, s.shape, s.dtype));
+  }
+  return out;
 }

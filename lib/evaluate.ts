@@ -1,7 +1,8 @@
 /**
  * Evaluation in the paper's units (section 1.4). The loss is the mean cross-entropy in nats per non-pad target
- * token, −(1/N) Σ_t log p(x_t | x_<t); byte-level data (Enwik8, ImageNet64) reports bits per byte = nats / ln 2;
- * PG-19 reports word-level perplexity exp(total nats / number of words).
+ * token, −(1/N) Σ_t log p(x_t | x_<t); byte-level data (Enwik8, ImageNet64) reports bits per byte = nats / ln 2
+ * (in general total nats / ln 2 / bytes of the scored text, so subword runs are comparable); PG-19 reports
+ * word-level perplexity exp(total nats / number of words).
  * A split is cut into non-overlapping windows of T tokens; each window starts from a fresh recurrent state, its
  * input is [EOS] + targets[:-1], and it is run block-recurrently (in pieces of updateLen tokens carrying the
  * state), so every token sees at most T tokens of context, exactly as the official eval_op.

@@ -9,9 +9,10 @@
  * model.updateCodebooks). The state after a segment is carried to the next under stop-gradient: it leaves the
  * gradient tape with the segment, so the next update sees it as a constant.
  *
- * Everything needed to continue is checkpointed at sequence boundaries (parameters, codebooks, optimizer
- * moments and count, the data order's cursor, the step); dropout seeds are a function of (seed, step, segment),
- * so a resumed run repeats an uninterrupted one bit for bit on a deterministic backend.
+ * Everything needed to continue is checkpointed every saveEvery updates (parameters, codebooks, optimizer
+ * moments and count, the data order's cursor before the sequence in flight, the segment reached and the carried
+ * recurrent state, the step); dropout seeds are a function of (seed, step, segment), so a resumed run repeats an
+ * uninterrupted one bit for bit on a deterministic backend.
  * A run folder holds config.json, data.json (dataset name and provenance), tokenizer.json (the vocabulary, so
  * evaluation and sampling decode with the same one), metrics.jsonl (one line per update), eval.jsonl
  * (one line per evaluation), checkpoint/ and summary.json.
@@ -21,9 +22,11 @@ import * as path from "node:path";
 import * as tf from "./tf";
 import { Config, checkVocabFits, validateConfig } from "./config";
 import { appendLine, atomicWriteJSON, ensureDir, readJSON } from "./io";
-import { Model, RecurrentState, VQStats, createModel, disposeModel, disposeState, forward, initState, stateTensors, updateCodebooks } from "./model";
+import {
+  Model, RecurrentState, VQStats, createModel, disposeModel, disposeState, forward, initState, stateFromTensors, stateTensors, updateCodebooks,
+} from "./model";
 import { NonFiniteGradientError, OptimizerState, applyUpdate, createOptimizer, disposeOptimizer } from "./optim";
-import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint";
+import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, restoreTensors, saveCheckpoint } from "./checkpoint";
 import { EvalResult, bitsPerByte, evaluate, maskedNLLSum, replaceState } from "./evaluate";
 import { Dataset, checkSequenceLen } from "./data/datasets";
 import { Batch, BatchCursor, TrainBatches, batchSegment, segmentCount } from "./data/batches";
@@ -140,14 +143,14 @@ function codebookMetrics(stats: VQStats[], S: number): { codeUsage: number; code
   return { codeUsage: u / stats.length, codeEntropy: e / stats.length };
 }
 
-/** Checkpoint names of the model's variables: param/<name>, codebook/<i>/cSum, codebook/<i>/cCount. */
+/** Checkpoint names of the model's variables: param/<name>, codebook/<sublayer>.c_sum, codebook/<sublayer>.c_count. */
 export function modelVariables(model: Model): Map<string, tf.Variable> {
   const vars = new Map<string, tf.Variable>();
   for (const [name, v] of model.params) vars.set(`param/${name}`, v);
-  model.codebooks.forEach((c, i) => {
-    vars.set(`codebook/${i}/cSum`, c.cSum);
-    vars.set(`codebook/${i}/cCount`, c.cCount);
-  });
+  for (const c of model.codebooks) {
+    vars.set(`codebook/${c.name}.c_sum`, c.cSum);
+    vars.set(`codebook/${c.name}.c_count`, c.cCount);
+  }
   return vars;
 }
 
@@ -161,7 +164,12 @@ export function runVariables(model: Model, opt: OptimizerState): Map<string, tf.
 /** What a checkpoint's JSON state holds besides the tensors. */
 interface RunState {
   optimizer: { name: string; count: number };
+  /** the batch order's cursor before the sequence batch in flight (or before the next one at a boundary) */
   data: BatchCursor;
+  /** next segment of that batch to train (0 at a sequence boundary); its recurrent state is stored as state/<i> */
+  segment: number;
+  /** tokens of the sequence already seen by that state */
+  statePos: number;
   /** the RNG: dropout seeds are derived from (seed, step, segment), so the run seed is the whole state */
   rng: { seed: number; dropout: "derived(seed, step, segment)" };
   /** metrics history pointer: lines of metrics.jsonl and eval.jsonl that belong to this checkpoint */
@@ -304,15 +312,23 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const opt = createOptimizer(tc.optimizer, model.params);
   let batches: TrainBatches;
   let step = 0;
+  /** Where training stands inside the current sequence batch (no batch = at a sequence boundary). */
+  const pos: { cursor?: BatchCursor; batch?: Batch; segment: number; state?: RecurrentState } = { segment: 0 };
   try {
     const ckDir = resume ? findCheckpoint(outDir) : undefined;
     if (ckDir) {
       const ck = loadCheckpoint(ckDir, cfg);
-      assignFromCheckpoint(ck, runVariables(model, opt), "");
+      assignFromCheckpoint(ck, runVariables(model, opt), ["param/", "codebook/", "opt/"]);
       const st = ck.manifest.state as unknown as RunState;
       opt.count = st.optimizer.count;
       batches = TrainBatches.resume(data.splits.train, st.data);
       step = ck.manifest.step;
+      if (st.segment > 0) { // stopped inside a sequence: the same batch, its carried state, the next segment
+        pos.cursor = st.data;
+        pos.batch = batches.next();
+        pos.segment = st.segment;
+        pos.state = stateFromTensors(st.statePos, restoreTensors(ck, "state/"));
+      }
       truncateJSONL(files.metrics, st.metrics.lines);
       truncateJSONL(files.evals, st.metrics.evalLines);
     } else {
@@ -343,13 +359,18 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
         `the last good checkpoint (step ${lastSaved}) is kept. Lower the learning rate (e.g. --set train.lrMax=${(tc.lrMax / 10).toPrecision(2)}) ` +
         `or raise train.warmupSteps, then start a fresh --out or --resume`);
     }
+    const tensors = new Map<string, tf.Tensor>(vars);
+    if (pos.state) stateTensors(pos.state).forEach((t, i) => tensors.set(`state/${i}`, t));
     const state: RunState = {
       optimizer: { name: opt.name, count: opt.count },
-      data: batches.cursor(),
+      data: pos.batch && pos.cursor ? pos.cursor : batches.cursor(),
+      segment: pos.batch ? pos.segment : 0,
+      statePos: pos.state ? pos.state.pos : 0,
       rng: { seed: tc.seed, dropout: "derived(seed, step, segment)" },
       metrics: { file: RUN_FILES.metrics, lines: history.length, evalFile: RUN_FILES.evals, evalLines: evals.length },
     };
-    saveCheckpoint(outDir, step, cfg, vars, state as unknown as Record<string, unknown>);
+    saveCheckpoint(outDir, step, cfg, tensors, state as unknown as Record<string, unknown>);
+    lastSaved = step;
   };
   const runEval = (): EvalRecord => {
     const r = evaluate(model, data, "validation", cfg, { maxTokens: tc.evalTokens });
@@ -367,57 +388,59 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   let finalEval: EvalRecord | undefined;
   try {
     while (step < stopAt) {
-      const batch = batches.next();
-      let state = initState(model, tc.batchSize);
+      if (!pos.batch) {
+        pos.cursor = batches.cursor();
+        pos.batch = batches.next();
+        pos.segment = 0;
+        pos.state = initState(model, tc.batchSize);
+      }
+      const seg = batchSegment(pos.batch, pos.segment, tc.updateLen);
+      const ts = Date.now();
+      let r: SegmentResult;
       try {
-        for (let j = 0; j < nSeg && step < stopAt; j++) {
-          const seg = batchSegment(batch, j, tc.updateLen);
-          const ts = Date.now();
-          let r: SegmentResult;
-          try {
-            r = trainSegment(model, opt, cfg, seg, state, dropoutSeed(tc.seed, step, j), step);
-          } catch (e) {
-            if (e instanceof NonFiniteLossError || e instanceof NonFiniteGradientError) {
-              const ck = findCheckpoint(outDir);
-              throw new NonFiniteLossError(`training diverged: ${(e as Error).message}. ` +
-                (ck ? `The last good checkpoint (${ck}, step ${lastSaved}) is kept. ` : "No checkpoint was written yet. ") +
-                `Lower the learning rate (e.g. --set train.lrMax=${(tc.lrMax / 10).toPrecision(2)}) or raise train.warmupSteps, then start a fresh --out or --resume`);
-            }
-            throw e;
-          }
-          state = replaceState(state, r.state);
-          step++;
-          const dt = Math.max(Date.now() - ts, 1) / 1000;
-          tokensDone += seg.B * seg.T;
-          const m: StepMetrics = {
-            step, loss: r.ce, bpb: bitsPerByte(r.ce), commit: r.commit, lr: r.info.lr, gradNorm: r.info.gradNorm,
-            codeUsage: r.code.codeUsage, codeEntropy: r.code.codeEntropy, tokensPerSec: (seg.B * seg.T) / dt,
-            elapsed: (Date.now() - t0) / 1000,
-          };
-          history.push(m);
-          appendLine(files.metrics, JSON.stringify(m));
-          opts.onMetrics?.(m);
-          progress?.update(step, { loss: m.loss, lr: m.lr, "tok/s": m.tokensPerSec });
-          if (tc.evalEvery > 0 && step % tc.evalEvery === 0 && step < stopAt) runEval();
-          await new Promise((res) => setImmediate(res)); // let a notebook kernel flush its displays
+        r = trainSegment(model, opt, cfg, seg, pos.state!, dropoutSeed(tc.seed, step, pos.segment), step);
+      } catch (e) {
+        if (e instanceof NonFiniteLossError || e instanceof NonFiniteGradientError) {
+          const ck = findCheckpoint(outDir);
+          throw new NonFiniteLossError(`training diverged: ${(e as Error).message}. ` +
+            (ck ? `The last good checkpoint (${ck}, step ${lastSaved}) is kept. ` : "No checkpoint was written yet. ") +
+            `Lower the learning rate (e.g. --set train.lrMax=${(tc.lrMax / 10).toPrecision(2)}) or raise train.warmupSteps, then start a fresh --out or --resume`);
         }
-      } finally {
-        disposeState(state);
+        throw e;
       }
-      // sequence boundary: the only place a checkpoint can resume exactly (no state in flight)
-      if (tc.saveEvery > 0 && Math.floor(step / tc.saveEvery) > Math.floor(lastSaved / tc.saveEvery) && step < stopAt) {
-        save();
-        lastSaved = step;
+      pos.state = replaceState(pos.state!, r.state);
+      pos.segment++;
+      step++;
+      if (pos.segment === nSeg) { // end of the sequence: the next batch starts from a fresh state
+        disposeState(pos.state);
+        pos.state = undefined;
+        pos.batch = undefined;
       }
+      const dt = Math.max(Date.now() - ts, 1) / 1000;
+      tokensDone += seg.B * seg.T;
+      const m: StepMetrics = {
+        step, loss: r.ce, bpb: bitsPerByte(r.ce), commit: r.commit, lr: r.info.lr, gradNorm: r.info.gradNorm,
+        codeUsage: r.code.codeUsage, codeEntropy: r.code.codeEntropy, tokensPerSec: (seg.B * seg.T) / dt,
+        elapsed: (Date.now() - t0) / 1000,
+      };
+      history.push(m);
+      appendLine(files.metrics, JSON.stringify(m));
+      opts.onMetrics?.(m);
+      progress?.update(step, { loss: m.loss, lr: m.lr, "tok/s": m.tokensPerSec });
+      if (tc.evalEvery > 0 && step % tc.evalEvery === 0 && step < stopAt) runEval();
+      if (tc.saveEvery > 0 && step % tc.saveEvery === 0 && step < stopAt) save();
+      await new Promise((res) => setImmediate(res)); // let a notebook kernel flush its displays
     }
     progress?.done();
     finalEval = runEval();
     save();
   } catch (e) {
+    if (pos.state) disposeState(pos.state);
     disposeOptimizer(opt);
     disposeModel(model);
     throw e;
   }
+  if (pos.state) disposeState(pos.state);
   disposeOptimizer(opt);
   const elapsed = (Date.now() - t0) / 1000;
   const tokensPerSec = elapsed > 0 ? tokensDone / elapsed : 0;
@@ -447,7 +470,7 @@ export function loadRunModel(outDir: string): { model: Model; config: Config; st
   const ck = loadCheckpoint(ckDir, config);
   const model = createModel(config.model, config.train.seed);
   try {
-    assignFromCheckpoint(ck, modelVariables(model), "param/");
+    assignFromCheckpoint(ck, modelVariables(model), ["param/", "codebook/"]);
   } catch (e) {
     disposeModel(model);
     throw e;

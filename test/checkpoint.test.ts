@@ -59,7 +59,7 @@ test("round trip is bitwise; state JSON and config come back; the old checkpoint
       Buffer.from(want.buffer, want.byteOffset, want.byteLength), `${name} bitwise`);
   }
   const v = new Map([["param/w", tf.variable(tf.zeros([2, 3]))], ["param/b", tf.variable(tf.zeros([2]))]]);
-  assignFromCheckpoint(ck, v, "param/");
+  assignFromCheckpoint(ck, v, ["param/"]);
   assert.deepEqual(Array.from(v.get("param/w")!.dataSync()), Array.from(t.get("param/w")!.dataSync()));
   v.forEach((x) => x.dispose());
   t.forEach((x) => x.dispose());
@@ -124,9 +124,9 @@ test("config mismatch names each differing field and the fix", async () => {
   });
   const ck = loadCheckpoint(findCheckpoint(run)!);
   const wrong = new Map([["param/w", tf.variable(tf.zeros([3, 2]))], ["param/b", tf.variable(tf.zeros([2]))]]);
-  assert.throws(() => assignFromCheckpoint(ck, wrong, "param/"), /param\/w is \[2,3\] float32 but the variable is \[3,2\]/);
+  assert.throws(() => assignFromCheckpoint(ck, wrong, ["param/"]), /param\/w is \[2,3\] float32 but the variable is \[3,2\]/);
   const missing = new Map([["param/w", tf.variable(tf.zeros([2, 3]))]]);
-  assert.throws(() => assignFromCheckpoint(ck, missing, "param/"), /unexpected: param\/b/);
+  assert.throws(() => assignFromCheckpoint(ck, missing, ["param/"]), /unexpected: param\/b/);
   wrong.forEach((x) => x.dispose());
   missing.forEach((x) => x.dispose());
   t.forEach((x) => x.dispose());

@@ -76,7 +76,7 @@ test("the same seed gives the same loss curve twice; another seed a different on
   assert.ok(a.every(Number.isFinite));
 });
 
-test("stopping after 4 updates and resuming to 8 gives the uninterrupted run's bits; records stay consistent", async () => {
+test("stopping mid-sequence after 3 updates and resuming to 8 gives the uninterrupted run's bits; records stay consistent", async () => {
   await initBackend("cpu");
   const data = corpusData();
   const cfg = tinyConfig();
@@ -84,15 +84,20 @@ test("stopping after 4 updates and resuming to 8 gives the uninterrupted run's b
   const r1 = await trainRun({ config: cfg, data, outDir: full, progress: false });
   disposeModel(r1.model);
   const split = path.join(tmpDir(), "split");
-  const r2 = await trainRun({ config: cfg, data, outDir: split, steps: 4, progress: false });
+  const r2 = await trainRun({ config: cfg, data, outDir: split, steps: 3, progress: false }); // T/U = 2: inside sequence 2
   disposeModel(r2.model);
-  assert.equal(loadCheckpoint(findCheckpoint(split)!).manifest.step, 4);
+  const mid = loadCheckpoint(findCheckpoint(split)!);
+  assert.equal(mid.manifest.step, 3);
+  assert.equal((mid.manifest.state as { segment: number }).segment, 1, "the checkpoint is inside a sequence");
+  assert.ok(mid.tensors.has("state/0"), "the carried recurrent state is checkpointed");
   const r3 = await trainRun({ config: cfg, data, outDir: split, resume: true, progress: false });
   disposeModel(r3.model);
   assert.ok(checkpointBlob(full).equals(checkpointBlob(split)), "final parameters, codebooks and optimizer state differ");
   assert.deepEqual(r3.history.map((m) => m.step), [1, 2, 3, 4, 5, 6, 7, 8]);
   assert.deepEqual(r3.history.map((m) => m.loss), r1.history.map((m) => m.loss));
-  assert.deepEqual(r3.evals.map((e) => [e.step, e.loss]), r1.evals.map((e) => [e.step, e.loss]));
+  // the partial run's own final evaluation (step 3) stays in the record; the others match the uninterrupted run
+  assert.deepEqual(r3.evals.map((e) => e.step), [3, 4, 8]);
+  assert.deepEqual(r3.evals.filter((e) => e.step !== 3).map((e) => [e.step, e.loss]), r1.evals.map((e) => [e.step, e.loss]));
 });
 
 test("an existing output folder is refused without resume and left untouched", async () => {
@@ -168,7 +173,7 @@ test("tf.memory().numTensors does not grow over training updates", async () => {
 /** node --import tsx scripts/train.ts ... on the cpu backend, as `npm run train` would. */
 function trainArgs(dataFile: string, out: string, extra: string[] = []): string[] {
   return ["--import", "tsx", path.join(ROOT, "scripts", "train.ts"), "--preset", "tiny", "--data", dataFile, "--out", out,
-    "--steps", "40", "--seed", "3", "--set", "train.updateLen=16", "--set", "train.saveEvery=2", "--set", "train.evalEvery=20",
+    "--steps", "40", "--seed", "3", "--set", "train.updateLen=16", "--set", "train.saveEvery=3", "--set", "train.evalEvery=20",
     "--set", "train.evalTokens=256", "--quiet", ...extra];
 }
 const childEnv = { ...process.env, TVQ_BACKEND: "cpu", TVQ_PROGRESS: "off" };
