@@ -1,0 +1,121 @@
+/**
+ * `npm run sweep -- <notebook.ipynb> --param S=32,64,128 --param seed=0,1,2 [--profile smoke|default]
+ * [--timeout seconds] [--dry-run]`: reruns one notebook over the cartesian product of the parameter lists, one
+ * notebook run (scripts/notebook.ts) per combination, skipping combinations whose results row already exists, so
+ * an interrupted sweep resumes. Prints one line per combination (ran / skipped / FAILED with the error) and a
+ * summary; exits 1 when any combination failed, 2 on a bad command line.
+ *
+ * Executed copies go to notebooks/executed/sweeps/<notebook>/<S=32_seed=0>.ipynb. The rules a notebook keeps to
+ * be sweepable (parameters declared with `let`, rows carrying the parameters by name) are in lib/sweep.ts.
+ */
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { Combination, describeCombination, notebookExperiment, parseGrid, runSweep, sweepSummary } from "../lib/sweep";
+import { FlagSpec, UsageError, parseFlags, usageLines } from "./args";
+
+const REPO = path.resolve(__dirname, "..");
+
+const SPEC: FlagSpec = {
+  param: { kind: "list", help: "name=v1,v2,... values to sweep (repeatable; a single value fixes a parameter)" },
+  profile: { kind: "string", help: "smoke | default (default: default)" },
+  timeout: { kind: "number", help: "seconds per cell, passed to the notebook runner" },
+  "dry-run": { kind: "boolean", help: "list what would run and what is skipped, run nothing" },
+};
+
+const USAGE = `usage: npm run sweep -- <notebook.ipynb> [flags]\n${usageLines(SPEC)}\n` +
+  "example: npm run sweep -- notebooks/10-ablation-codebook-size.ipynb --param S=32,64,128 --param seed=0,1,2";
+
+/** File name of a combination's executed copy: "S=32_seed=0" (unsafe characters become '-'). */
+export function combinationSlug(c: Combination): string {
+  const s = Object.entries(c).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join("_");
+  return (s || "run").replace(/[^A-Za-z0-9._=-]+/g, "-").slice(0, 120);
+}
+
+/**
+ * Runs the notebook runner for one combination, streaming its output; resolves to the failure text (the runner's
+ * lines from "FAILED" on) or undefined on success.
+ */
+function runNotebook(notebook: string, c: Combination, profile: string, timeout: number | undefined): Promise<string | undefined> {
+  const stem = path.basename(notebook).replace(/\.ipynb$/, "");
+  const out = path.join(path.dirname(notebook), "executed", "sweeps", stem, `${combinationSlug(c)}.ipynb`);
+  const args = ["--import", "tsx", path.join(REPO, "scripts", "notebook.ts"), notebook, "--profile", profile, "--out", out];
+  for (const [k, v] of Object.entries(c)) args.push("--param", `${k}=${JSON.stringify(v)}`);
+  if (timeout !== undefined) args.push("--timeout", String(timeout));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "inherit", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      process.stderr.write(d);
+      stderr += d.toString();
+      if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
+    });
+    child.on("error", (e) => resolve(`could not start the notebook runner: ${e.message}`));
+    child.on("close", (code, signal) => {
+      if (code === 0) return resolve(undefined);
+      const at = stderr.lastIndexOf("FAILED");
+      const why = (at >= 0 ? stderr.slice(at) : stderr.trim().split("\n").slice(-8).join("\n")).trim();
+      resolve(`${signal ? `killed by ${signal}` : `exit ${code}`}${why ? `: ${why.slice(0, 2000)}` : ""}`);
+    });
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("-h") || argv.includes("--help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  const notebookArg = argv[0];
+  if (!notebookArg || notebookArg.startsWith("--")) {
+    console.error(USAGE);
+    return 2;
+  }
+  let flags, grid;
+  try {
+    flags = parseFlags(argv.slice(1), SPEC);
+    grid = parseGrid(flags.param as string[]);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof Error) {
+      console.error(`sweep: ${e.message}\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  const profile = (flags.profile as string | undefined) ?? "default";
+  if (profile !== "smoke" && profile !== "default") {
+    console.error(`sweep: --profile ${profile} is not known; use smoke or default`);
+    return 2;
+  }
+  // npm runs scripts from the package root: resolve the notebook from where the user typed the command.
+  const notebook = path.resolve(process.env.INIT_CWD ?? process.cwd(), notebookArg);
+  let experiment: string;
+  try {
+    experiment = notebookExperiment(notebook);
+  } catch (e) {
+    console.error(`sweep: ${(e as Error).message}`);
+    return 2;
+  }
+  const timeout = flags.timeout as number | undefined;
+  console.log(`sweep ${path.basename(notebook)} (results/${experiment}), profile ${profile}: ` +
+    `${Object.entries(grid).map(([k, v]) => `${k} ∈ {${v.map((x) => JSON.stringify(x)).join(", ")}}`).join(" × ") || "no parameters"}`);
+  let outcomes;
+  try {
+    outcomes = await runSweep({
+      notebook, grid, profile, dryRun: flags["dry-run"] === true,
+      run: (c) => {
+        console.log(`-- running ${describeCombination(c)}`);
+        return runNotebook(notebook, c, profile, timeout);
+      },
+    });
+  } catch (e) {
+    console.error(`sweep: ${(e as Error).message}`);
+    return 2;
+  }
+  console.log(`sweep ${path.basename(notebook)}: ${sweepSummary(outcomes)}`);
+  const failed = outcomes.filter((o) => o.status === "failed");
+  for (const f of failed) console.log(`  failed: ${describeCombination(f.combination)}: ${(f.error ?? "").split("\n")[0]}`);
+  return failed.length ? 1 : 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e) => { console.error(e); process.exitCode = 1; });
+}
