@@ -50,7 +50,7 @@ fi
 if [ -d node_modules/@tensorflow/tfjs-node ]; then
   log "optional @tensorflow/tfjs-node: present (the native backend is used if its binding loads)"
 else
-  log "optional @tensorflow/tfjs-node: not installed (its download needs the internet); the kit uses the wasm backend"
+  log "optional @tensorflow/tfjs-node: dropped by npm (its install script downloads libtensorflow); step 6 builds it, else the kit uses wasm"
 fi
 
 # 2. Python venv with JupyterLab, nbclient, plotly -----------------------------------------------------------------
