@@ -20,3 +20,4 @@ export * from "./data/enwik8";
 export * from "./data/pg19";
 export * from "./data/imagenet64";
 export * from "./data/datasets";
+export * from "./experiment";
