@@ -11,7 +11,8 @@
 import * as tf from "./tf";
 import { Model, disposeState, forward, initState } from "./model";
 import { replaceState, tidyWithState } from "./evaluate";
-import { EOS_ID } from "./data/vocab";
+import { EOS_ID, Tokenizer, decodeText, encodeText } from "./data/vocab";
+import { ImageShape, decodeImage, encodePNG, imageGrid } from "./data/image";
 import { Rng } from "./data/rng";
 
 /**
@@ -111,4 +112,25 @@ export function sampleTokens(model: Model, opts: SampleOptions): Int32Array[] {
     disposeState(state);
   }
   return out;
+}
+
+/**
+ * Text samples: `opts.prompt` (a string) is encoded with the run's tokenizer, `length` new tokens are sampled per
+ * row and decoded (prompt included). Returns [batch] strings.
+ */
+export function sampleText(model: Model, tokenizer: Tokenizer, opts: Omit<SampleOptions, "prompt"> & { prompt?: string }): string[] {
+  const prompt = opts.prompt ? Array.from(encodeText(tokenizer, opts.prompt)) : [];
+  return sampleTokens(model, { ...opts, prompt }).map((row) => (opts.prompt ?? "") + decodeText(tokenizer, row));
+}
+
+/**
+ * Image samples: each row is one image of h·w·c tokens (raster order, channels interleaved), decoded to pixels
+ * and laid out in a grid, returned with the grid as PNG bytes (show it with display.ts, save it as a file).
+ * images: [batch] pixel arrays [h·w·c]; png: the grid.
+ */
+export function sampleImages(model: Model, shape: ImageShape, opts: Omit<SampleOptions, "prompt" | "length">): { images: Uint8Array[]; png: Buffer } {
+  const [h, w, c] = shape;
+  const images = sampleTokens(model, { ...opts, length: h * w * c }).map((row) => decodeImage(row, h, w, c));
+  const grid = imageGrid(images, h, w, c);
+  return { images, png: encodePNG(grid.pixels, grid.w, grid.h, c) };
 }

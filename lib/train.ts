@@ -28,7 +28,10 @@ import {
 import { NonFiniteGradientError, OptimizerState, applyUpdate, createOptimizer, disposeOptimizer } from "./optim";
 import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, restoreTensors, saveCheckpoint } from "./checkpoint";
 import { EvalResult, bitsPerByte, evaluate, maskedNLLSum, replaceState } from "./evaluate";
-import { Dataset, checkSequenceLen } from "./data/datasets";
+import { Dataset, checkSequenceLen, loadDataset } from "./data/datasets";
+import { Tokenizer, TokenizerJSON } from "./data/vocab";
+import { tokenizerFromJSON } from "./data/bpe";
+import { ImageShape } from "./data/image";
 import { Batch, BatchCursor, TrainBatches, batchSegment, segmentCount } from "./data/batches";
 import { Rng } from "./data/rng";
 import { Progress, createProgress } from "./progress";
@@ -88,7 +91,7 @@ export interface TrainRunResult {
   evals: EvalRecord[];
   /** updates done */
   steps: number;
-  /** mean training tokens per second over this process's updates */
+  /** training tokens (B·U per update, pads included) per second spent in updates, over this process's updates */
   tokensPerSec: number;
   /** the trained model (dispose it with disposeModel when done) */
   model: Model;
@@ -385,6 +388,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     createProgress({ total: stopAt, label: `train ${path.basename(outDir)}`, unit: "step" });
   const t0 = Date.now();
   let tokensDone = 0;
+  let trainSeconds = 0; // time in updates only (evaluations and checkpoints excluded)
   let finalEval: EvalRecord | undefined;
   try {
     while (step < stopAt) {
@@ -418,6 +422,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       }
       const dt = Math.max(Date.now() - ts, 1) / 1000;
       tokensDone += seg.B * seg.T;
+      trainSeconds += dt;
       const m: StepMetrics = {
         step, loss: r.ce, bpb: bitsPerByte(r.ce), commit: r.commit, lr: r.info.lr, gradNorm: r.info.gradNorm,
         codeUsage: r.code.codeUsage, codeEntropy: r.code.codeEntropy, tokensPerSec: (seg.B * seg.T) / dt,
@@ -443,7 +448,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   if (pos.state) disposeState(pos.state);
   disposeOptimizer(opt);
   const elapsed = (Date.now() - t0) / 1000;
-  const tokensPerSec = elapsed > 0 ? tokensDone / elapsed : 0;
+  const tokensPerSec = trainSeconds > 0 ? tokensDone / trainSeconds : 0;
   const finalMetrics = history[history.length - 1];
   atomicWriteJSON(path.join(outDir, RUN_FILES.summary), {
     steps: step, val_loss: finalEval.loss, val_bpb: finalEval.bpb, val_ppl: finalEval.ppl, val_tokens: finalEval.tokens,
@@ -461,10 +466,11 @@ export function readRunConfig(outDir: string): Config {
 
 /**
  * The trained model of a run folder: config.json + the last checkpoint's parameters and codebooks.
- * Dispose it with disposeModel.
+ * @param requested when given (e.g. --preset on the command line), the checkpoint must have been trained with it
+ * Dispose the model with disposeModel.
  */
-export function loadRunModel(outDir: string): { model: Model; config: Config; step: number } {
-  const config = readRunConfig(outDir);
+export function loadRunModel(outDir: string, requested?: Config): { model: Model; config: Config; step: number } {
+  const config = requested ?? readRunConfig(outDir);
   const ckDir = findCheckpoint(outDir);
   if (!ckDir) throw new Error(`${outDir} has no checkpoint yet: train it first (npm run train -- --out ${outDir} ...)`);
   const ck = loadCheckpoint(ckDir, config);
@@ -476,4 +482,34 @@ export function loadRunModel(outDir: string): { model: Model; config: Config; st
     throw e;
   }
   return { model, config, step: ck.manifest.step };
+}
+
+/** What data.json and tokenizer.json of a run folder say: the dataset's name and kind, image shape, vocabulary. */
+export interface RunData {
+  name: string;
+  kind: "text" | "image";
+  imageShape: ImageShape | null;
+  tokenizer: Tokenizer;
+  tokenizerJSON: TokenizerJSON;
+}
+
+/** Reads a run folder's data.json and tokenizer.json (cheap: the dataset itself is not loaded). */
+export function readRunData(outDir: string): RunData {
+  const dataFile = path.join(outDir, RUN_FILES.data);
+  const tokFile = path.join(outDir, RUN_FILES.tokenizer);
+  if (!fs.existsSync(dataFile) || !fs.existsSync(tokFile)) {
+    throw new Error(`${outDir} is not a run folder (no ${RUN_FILES.data} / ${RUN_FILES.tokenizer}); pass the --out of a training run`);
+  }
+  const d = readJSON<{ name: string; kind: "text" | "image"; imageShape: ImageShape | null }>(dataFile);
+  const tokenizerJSON = readJSON<TokenizerJSON>(tokFile);
+  return { name: d.name, kind: d.kind, imageShape: d.imageShape, tokenizer: tokenizerFromJSON(tokenizerJSON), tokenizerJSON };
+}
+
+/**
+ * The dataset of a run folder (data.json), tokenized with the vocabulary saved with the run (tokenizer.json).
+ * @param name another dataset to evaluate with the run's tokenizer (default: the run's own)
+ */
+export function loadRunDataset(outDir: string, name?: string): Dataset {
+  const rd = readRunData(outDir);
+  return loadDataset(name ?? rd.name, { tokenizer: rd.tokenizerJSON });
 }

@@ -10,7 +10,10 @@ import { loadDataset } from "../lib/data/datasets";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { drawToken, nucleusProbs, sampleTokens } from "../lib/sample";
+import { drawToken, nucleusProbs, sampleImages, sampleText, sampleTokens } from "../lib/sample";
+import { trainRun } from "../lib/train";
+import { spawnSync } from "node:child_process";
+import { byteTokenizer } from "../lib/data/vocab";
 import { BYTE_VOCAB_SIZE } from "../lib/data/vocab";
 import { Rng } from "../lib/data/rng";
 
@@ -115,4 +118,48 @@ test("sampling with block length 1 is seeded, stays in the vocabulary and leaks 
   for (const row of a) for (const t of row) assert.ok(t >= 0 && t < cfg.model.vocabSize);
   assert.throws(() => sampleTokens(model, { length: 2, topP: 0.9, temperature: 1, seed: 1, prompt: [300] }), /prompt token 300 is outside the vocabulary \[0, 259\)/);
   disposeModel(model);
+});
+
+test("text samples decode with the tokenizer; image samples become a PNG grid", async () => {
+  await initBackend("cpu");
+  const model = createModel(getPreset("tiny").model, 3);
+  const texts = sampleText(model, byteTokenizer, { length: 8, batch: 2, topP: 0.9, temperature: 1, seed: 1, prompt: "ab" });
+  assert.equal(texts.length, 2);
+  for (const t of texts) assert.ok(t.startsWith("ab"));
+  const { images, png } = sampleImages(model, [2, 2, 3], { batch: 2, topP: 1, temperature: 1, seed: 1 });
+  assert.equal(images.length, 2);
+  assert.equal(images[0].length, 12);
+  assert.deepEqual(Array.from(png.subarray(0, 8)), [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "PNG signature");
+  disposeModel(model);
+});
+
+test("npm run eval / sample on a trained run folder print JSON and text; bad input is a clear error", async () => {
+  await initBackend("cpu");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-cli-"));
+  const file = path.join(dir, "text.txt");
+  fs.writeFileSync(file, "one two three four five six seven eight nine ten\n".repeat(60));
+  const out = path.join(dir, "run");
+  const cfg = getPreset("tiny", { train: { maxSteps: 2, evalEvery: 0, evalTokens: 64 } });
+  const r = await trainRun({ config: cfg, data: loadDataset(`file:${file}`), outDir: out, progress: false });
+  disposeModel(r.model);
+  const ROOT = path.resolve(__dirname, "..");
+  const env = { ...process.env, TVQ_BACKEND: "cpu", TVQ_PROGRESS: "off" };
+  const run = (script: string, args: string[]) => spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", script), ...args], { env, encoding: "utf8" });
+  const ev = run("eval.ts", ["--out", out, "--split", "test", "--quiet"]);
+  assert.equal(ev.status, 0, ev.stderr);
+  const line = JSON.parse(ev.stdout.trim());
+  assert.equal(line.split, "test");
+  assert.equal(line.step, 2);
+  close(line.bpb, line.loss / Math.LN2, 1e-9, "byte data without EOS: bpb = loss / ln 2");
+  assert.ok(line.word_ppl > 0 && line.words > 0);
+  assert.ok(fs.existsSync(path.join(out, "eval-test.json")));
+  const sm = run("sample.ts", ["--out", out, "--length", "16", "--prompt", "one ", "--seed", "2"]);
+  assert.equal(sm.status, 0, sm.stderr);
+  assert.match(sm.stdout, /----- sample 1 of 1 \(step 2, top-p 0.9, seed 2\) -----\none /);
+  const bad = run("eval.ts", ["--out", out, "--preset", "tiny", "--set", "model.nCode=8"]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /model\.nCode: 16 \(checkpoint\) vs 8 \(requested\)/);
+  const none = run("sample.ts", ["--out", path.join(dir, "nothing")]);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /is not a run folder/);
 });

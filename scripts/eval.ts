@@ -1,0 +1,69 @@
+// Evaluates a trained run on a split: npm run eval -- --out runs/x [--split test] [--data foldoc] [--tokens N]
+// [--preset tiny --set ...]. Windows of T with the state reset per window (paper §1.4). stdout: one JSON line
+// {"split", "loss", "bpb", "ppl", "word_ppl", "tokens", ...}; also written to <out>/eval-<split>.json.
+import * as path from "node:path";
+import { describeBackend, initBackend } from "../lib/backend";
+import { getPreset, presetNames } from "../lib/config";
+import { atomicWriteJSON } from "../lib/io";
+import { disposeModel } from "../lib/model";
+import { Progress, createProgress } from "../lib/progress";
+import { evaluate } from "../lib/evaluate";
+import { loadRunDataset, loadRunModel, readRunConfig } from "../lib/train";
+import { FlagSpec, UsageError, applySettings, parseFlags, usageLines } from "./args";
+import { datasetSpec } from "./data";
+
+const SPEC: FlagSpec = {
+  out: { kind: "string", help: "the run folder (its config.json, tokenizer.json and last checkpoint)" },
+  split: { kind: "string", help: "validation or test (default test)" },
+  data: { kind: "string", help: "evaluate on another dataset or file (default: the run's dataset), with the run's tokenizer" },
+  tokens: { kind: "number", help: "score only the first windows covering this many tokens (default 0 = the whole split)" },
+  preset: { kind: "string", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides` },
+  set: { kind: "list", help: "with --preset: the overrides the run was trained with" },
+  quiet: { kind: "boolean", help: "no progress bar" },
+  help: { kind: "boolean", help: "show this help" },
+};
+const USAGE = `usage: npm run eval -- --out runs/x [--split validation|test] [--data NAME|FILE] [--tokens N]\n${usageLines(SPEC)}`;
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), SPEC);
+  if (flags.help) return void console.log(USAGE);
+  if (flags.out === undefined) throw new UsageError("--out is required: the folder of a training run");
+  const outDir = path.resolve(String(flags.out));
+  const split = String(flags.split ?? "test");
+  if (split !== "validation" && split !== "test" && split !== "train") throw new UsageError(`--split ${split}: use validation or test (or train)`);
+  let requested = undefined;
+  if (flags.preset !== undefined) {
+    requested = getPreset(String(flags.preset));
+    applySettings(requested, flags.set as string[]);
+    requested.model.vocabSize = readRunConfig(outDir).model.vocabSize; // follows the tokenizer, as in train
+  } else if ((flags.set as string[]).length) throw new UsageError("--set only makes sense with --preset (the run's own config is used otherwise)");
+  console.error(describeBackend(await initBackend()));
+  const { model, config, step } = loadRunModel(outDir, requested);
+  try {
+    const ds = loadRunDataset(outDir, flags.data === undefined ? undefined : datasetSpec(String(flags.data)));
+    let progress: Progress | undefined;
+    const r = evaluate(model, ds, split, config, {
+      maxTokens: Number(flags.tokens ?? 0),
+      onProgress: (done, total) => {
+        if (flags.quiet) return;
+        progress ??= createProgress({ total, label: `eval ${path.basename(outDir)} ${split}`, unit: "window" });
+        progress.update(done);
+      },
+    });
+    progress?.done();
+    const line = {
+      split, loss: r.loss, bpb: r.bpb, ppl: r.ppl, word_ppl: r.wordPpl ?? null, tokens: r.tokens, bytes: r.bytes ?? null,
+      words: r.words ?? null, windows: r.windows, step, data: ds.name, out: outDir,
+    };
+    atomicWriteJSON(path.join(outDir, `eval-${split}.json`), line);
+    console.log(JSON.stringify(line));
+  } finally {
+    disposeModel(model);
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(`error: ${e.message}`);
+  if (e instanceof UsageError) console.error(USAGE);
+  process.exitCode = e instanceof UsageError ? 2 : 1;
+});

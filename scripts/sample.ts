@@ -1,0 +1,70 @@
+// Samples from a trained run with nucleus sampling and block length 1 (the recurrent state):
+// npm run sample -- --out runs/x [--num 4] [--length 512] [--prompt "The "] [--seed S] [--top-p 0.9]
+// [--temperature 1] [--png samples.png]. Text goes to stdout; image samples are written as one PNG grid.
+import * as path from "node:path";
+import { describeBackend, initBackend } from "../lib/backend";
+import { getPreset, presetNames } from "../lib/config";
+import { atomicWrite } from "../lib/io";
+import { disposeModel } from "../lib/model";
+import { sampleImages, sampleText } from "../lib/sample";
+import { loadRunModel, readRunConfig, readRunData } from "../lib/train";
+import { FlagSpec, UsageError, applySettings, parseFlags, usageLines } from "./args";
+
+const SPEC: FlagSpec = {
+  out: { kind: "string", help: "the run folder (its config.json, tokenizer.json and last checkpoint)" },
+  num: { kind: "number", help: "samples drawn together (default 1 for text, 4 for images)" },
+  length: { kind: "number", help: "new tokens per text sample (default 512; images: one whole image)" },
+  prompt: { kind: "string", help: "text the samples continue (after the EOS that starts every sequence)" },
+  seed: { kind: "number", help: "sampling seed (default 0)" },
+  "top-p": { kind: "number", help: "nucleus p (default: the run's sampling.topP)" },
+  temperature: { kind: "number", help: "softmax temperature (default: the run's sampling.temperature)" },
+  png: { kind: "string", help: "image runs: where to write the PNG grid (default <out>/samples.png)" },
+  preset: { kind: "string", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides` },
+  set: { kind: "list", help: "with --preset: the overrides the run was trained with" },
+  help: { kind: "boolean", help: "show this help" },
+};
+const USAGE = `usage: npm run sample -- --out runs/x [--num N] [--length N] [--prompt TEXT] [--seed S] [--top-p P] [--temperature T]\n${usageLines(SPEC)}`;
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), SPEC);
+  if (flags.help) return void console.log(USAGE);
+  if (flags.out === undefined) throw new UsageError("--out is required: the folder of a training run");
+  const outDir = path.resolve(String(flags.out));
+  let requested = undefined;
+  if (flags.preset !== undefined) {
+    requested = getPreset(String(flags.preset));
+    applySettings(requested, flags.set as string[]);
+    requested.model.vocabSize = readRunConfig(outDir).model.vocabSize;
+  } else if ((flags.set as string[]).length) throw new UsageError("--set only makes sense with --preset (the run's own config is used otherwise)");
+  console.error(describeBackend(await initBackend()));
+  const { model, config, step } = loadRunModel(outDir, requested);
+  try {
+    const ds = readRunData(outDir);
+    const common = {
+      seed: Number(flags.seed ?? 0),
+      topP: Number(flags["top-p"] ?? config.sampling.topP),
+      temperature: Number(flags.temperature ?? config.sampling.temperature),
+    };
+    if (ds.kind === "image") {
+      if (flags.prompt !== undefined || flags.length !== undefined) throw new UsageError("--prompt and --length are for text runs; an image sample is one whole image");
+      const { images, png } = sampleImages(model, ds.imageShape!, { ...common, batch: Number(flags.num ?? 4) });
+      const file = path.resolve(String(flags.png ?? path.join(outDir, "samples.png")));
+      atomicWrite(file, png);
+      console.log(JSON.stringify({ images: images.length, shape: ds.imageShape, png: file, step, ...common }));
+    } else {
+      const texts = sampleText(model, ds.tokenizer, {
+        ...common, batch: Number(flags.num ?? 1), length: Number(flags.length ?? 512),
+        prompt: flags.prompt === undefined ? undefined : String(flags.prompt),
+      });
+      texts.forEach((t, i) => console.log(`----- sample ${i + 1} of ${texts.length} (step ${step}, top-p ${common.topP}, seed ${common.seed}) -----\n${t}`));
+    }
+  } finally {
+    disposeModel(model);
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(`error: ${e.message}`);
+  if (e instanceof UsageError) console.error(USAGE);
+  process.exitCode = e instanceof UsageError ? 2 : 1;
+});
