@@ -21,3 +21,8 @@ export * from "./data/pg19";
 export * from "./data/imagenet64";
 export * from "./data/datasets";
 export * from "./experiment";
+export * from "./optim";
+export * from "./checkpoint";
+export * from "./evaluate";
+export * from "./sample";
+export * from "./train";
