@@ -29,9 +29,10 @@
  * form the same rule, so gradients w.r.t. keys can be compared too.
  */
 import * as tf from "./tf";
-import { noGrad, stopGradient } from "./grad";
+import { exclusiveCumsum, noGrad, stopGradient } from "./grad";
 import { relativeBias } from "./pe";
 import { QuantizedKeys } from "./vq";
+import { matMul, matMulPerHead } from "./matmul";
 
 /** Stands for −∞ in scores (as the official MASK_INFTY_APPROX). */
 export const NEG_INF = -1e30;
@@ -107,19 +108,6 @@ function groupHeads(x: tf.Tensor, h: number): tf.Tensor4D {
   return x.reshape([B, h, (H / h) * N, d]) as tf.Tensor4D;
 }
 
-/**
- * a · bᵀ per key head with b shared over the batch (tfjs's broadcasting matMul has no correct gradient).
- * @param a [B, h, N, k]
- * @param b [h, P, k]
- * @returns [B, h, N, P]
- */
-export function matMulPerHead(a: tf.Tensor, b: tf.Tensor): tf.Tensor4D {
-  const [B, h, N, k] = shapeOf(a);
-  const P = shapeOf(b)[1];
-  if (h === 1) return tf.matMul(a.reshape([B * N, k]), b.reshape([P, k]), false, true).reshape([B, 1, N, P]) as tf.Tensor4D;
-  return tf.matMul(a, tf.tile(b.expandDims(0), [B, 1, 1, 1]), false, true) as tf.Tensor4D;
-}
-
 /** r_d for d = D−1 … 0 (reversed, the layout `relativeBias` reads). r [h, ≥D, d_k] → [h, D, d_k] */
 function reversedRelativeKeys(r: tf.Tensor, D: number): tf.Tensor3D {
   const [h, nR, dK] = shapeOf(r);
@@ -189,22 +177,22 @@ function checkState(s: AttnState, B: number, h: number, M: number, dK: number, d
 
 /**
  * Causal softmax attention with XL biases, T×T. Shared by forms (a) and (d).
- * @param ac   content scores (q_i + u)·k_j, [B, h, G·T, T] (from the grouped queries)
- * @param qw   grouped q + v, [B, h, G·T, d_k]
- * @param v    [B, h, T, d_v]
+ * @param ac    content scores (q_i + u)·k_j, [B, h, G·T, T] (from the grouped queries)
+ * @param qw    grouped q + v, [B, h, G·T, d_k]
+ * @param v     [B, h, T, d_v]
  * @param nBias distances that carry a position bias (M + 1 for VQ, T for full)
- * @param keep extra mask rule on (query i, key j), e.g. the locality window
+ * @param keep  extra mask rule on (query i, key j), e.g. the locality window
  */
 function quadraticCore(ac: tf.Tensor, qw: tf.Tensor, v: tf.Tensor, r: tf.Tensor, dims: Dims, nBias: number,
                        keep: (i: number, j: number) => boolean): tf.Tensor4D {
   const { B, H, h, G, T, dV } = dims;
   const D = Math.min(nBias, T);
   const p = matMulPerHead(qw, reversedRelativeKeys(r, D)); // [B, h, G·T, D]
-  const bd = relativeBias(p.reshape([B, h, G, T, D]), T); // [B, h, G, T, T]
+  const bd = relativeBias(p.reshape([B * h * G, T, D]), T); // [B·h·G, T, T]
   const mask = additiveMask(T, T, (i, j) => j <= i && keep(i, j));
-  const s = tf.add(tf.add(ac.reshape([B, h, G, T, T]), bd), mask);
+  const s = tf.add(tf.add(ac.reshape([B * h * G, T, T]), bd), mask);
   const w = tf.softmax(s).reshape([B, h, G * T, T]);
-  return tf.matMul(w, v).reshape([B, H, T, dV]) as tf.Tensor4D;
+  return matMul(w, v).reshape([B, H, T, dV]) as tf.Tensor4D;
 }
 
 export interface QuadraticOptions {
@@ -227,21 +215,20 @@ export interface QuadraticOptions {
  */
 export function vqAttentionQuadratic(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tensor, xl: XLBias, opts: QuadraticOptions): tf.Tensor4D {
   const dims = dimsOf(q, qk.kHat, v, xl);
-  const { h, G, T } = dims;
+  const { B, h, G, T } = dims;
   const M = opts.memLen;
   const qu = groupHeads(addHeadBias(q, xl.u), h);
   const qw = groupHeads(addHeadBias(q, xl.w), h);
   let ac: tf.Tensor;
   if (opts.stBlockLen === undefined) {
-    ac = tf.matMul(qu, qk.kHat, false, true);
+    ac = matMul(qu, qk.kHat, false, true);
   } else {
     const L = opts.stBlockLen;
     // value: (q+u)·C_z; gradient to k only inside the window: exact ⊙ (q+u)·(k̂ − C_z), which is zero-valued
     const exact = tf.tensor2d(Float32Array.from({ length: T * T }, (_, n) => (n % T >= Math.floor(Math.floor(n / T) / L) * L - M ? 1 : 0)), [T, T]);
-    const far = tf.matMul(qu, qk.cz, false, true);
-    const near = tf.matMul(qu, tf.sub(qk.kHat, qk.cz), false, true);
-    const [B] = shapeOf(q);
-    ac = tf.add(far, tf.mul(near.reshape([B, h, G, T, T]), exact).reshape(far.shape));
+    const far = matMul(qu, qk.cz, false, true);
+    const near = matMul(qu, tf.sub(qk.kHat, qk.cz), false, true);
+    ac = tf.add(far, tf.mul(near.reshape([B * h * G, T, T]), exact).reshape(far.shape));
   }
   return quadraticCore(ac, qw, v, xl.r, dims, M + 1, (i, j) => opts.aggCache || i - j <= M);
 }
@@ -256,7 +243,7 @@ export function fullAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, xl: XLBi
   const dims = dimsOf(q, k, v, xl);
   const qu = groupHeads(addHeadBias(q, xl.u), dims.h);
   const qw = groupHeads(addHeadBias(q, xl.w), dims.h);
-  return quadraticCore(tf.matMul(qu, k, false, true), qw, v, xl.r, dims, dims.T, () => true);
+  return quadraticCore(matMul(qu, k, false, true), qw, v, xl.r, dims, dims.T, () => true);
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -287,7 +274,7 @@ function absorbIntoCache(lower: tf.Tensor, udl: tf.Tensor, zOut: tf.Tensor, vOut
   const denom = tf.maximum(newLower, 1);
   const f1 = tf.div(lower, denom).expandDims(-1); // [B, h, S, 1]
   const f2 = tf.div(delta, denom.expandDims(2)); // [B, h, L, S]
-  const newUdl = tf.add(tf.mul(f1, udl), tf.matMul(f2, vOut, true, false)); // [B, h, S, d_v]
+  const newUdl = tf.add(tf.mul(f1, udl), matMul(f2, vOut, true, false)); // [B, h, S, d_v]
   return [newLower as tf.Tensor3D, newUdl as tf.Tensor4D];
 }
 
@@ -311,6 +298,7 @@ export function vqAttentionRecurrent(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tens
   const rRev = reversedRelativeKeys(xl.r, M + 1);
   const quAll = addHeadBias(q, xl.u);
   const qwAll = addHeadBias(q, xl.w);
+  const K = M + L;
   const outs: tf.Tensor[] = [];
   let st = state;
   for (let n = 0; n < T / L; n++) {
@@ -322,25 +310,24 @@ export function vqAttentionRecurrent(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tens
     const kWin = tf.concat([st.kHat, take(qk.kHat)], 2); // [B, h, M+L, d_k]
     const vWin = tf.concat([st.v, take(v)], 2); // [B, h, M+L, d_v]
     const zWin = tf.concat([st.z, take(qk.z)], 2); // [B, h, M+L]
-    const K = M + L;
-    const ac = tf.matMul(qu, kWin, false, true); // [B, h, G·L, K]
-    const bd = relativeBias(matMulPerHead(qw, rRev).reshape([B, h, G, L, M + 1]), K); // [B, h, G, L, K]
+    const ac = matMul(qu, kWin, false, true); // [B, h, G·L, K]
+    const bd = relativeBias(matMulPerHead(qw, rRev).reshape([B * h * G, L, M + 1]), K); // [B·h·G, L, K]
     // key j sits at block position j − M: causal, allocated, and (cache off) within distance M
     const mask = additiveMask(L, K, (i, j) => j - M <= i && j >= invalid && (opts.aggCache || j >= i));
-    const sWin = tf.add(tf.add(ac.reshape([B, h, G, L, K]), bd), mask).reshape([B, h, G * L, K]);
+    const sWin = tf.add(tf.add(ac.reshape([B * h * G, L, K]), bd), mask).reshape([B, h, G * L, K]);
     let out: tf.Tensor;
     if (opts.aggCache) {
       const sCache = tf.add(matMulPerHead(qu, C), countBias(st.lower).expandDims(2)); // [B, h, G·L, S]
       const [wWin, wCache] = jointSoftmax([sWin, sCache]);
-      out = tf.add(tf.matMul(wWin, vWin), tf.matMul(wCache, st.upperDivLower)); // [B, h, G·L, d_v]
+      out = tf.add(matMul(wWin, vWin), matMul(wCache, st.upperDivLower)); // [B, h, G·L, d_v]
     } else {
-      out = tf.matMul(jointSoftmax([sWin])[0], vWin);
+      out = matMul(jointSoftmax([sWin])[0], vWin);
     }
     outs.push(out.reshape([B, H, L, dV]));
     // slide: the first L window entries join the cache, the last M stay
     const [lower, udl] = absorbIntoCache(st.lower, st.upperDivLower,
       tf.slice(zWin, [0, 0, 0], [-1, -1, L]), tf.slice(vWin, [0, 0, 0], [-1, -1, L]), S);
-    const tail = <T extends tf.Tensor>(x: T) => tf.slice(x, [0, 0, L], [-1, -1, M]) as unknown as T;
+    const tail = <X extends tf.Tensor>(x: X) => tf.slice(x, [0, 0, L], [-1, -1, M]) as unknown as X;
     st = { z: tail(zWin) as tf.Tensor3D, kHat: tail(kWin) as tf.Tensor4D, v: tail(vWin) as tf.Tensor4D, lower, upperDivLower: udl };
     if (!opts.gradThruCache) st = mapState(st, stopGradient);
   }
@@ -352,28 +339,30 @@ export function vqAttentionRecurrent(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tens
 // (c) All blocks in parallel
 // ------------------------------------------------------------------------------------------------------------
 
-/** Rows of the stacked query heads per block: [B, H, R·L, d] → [B, h, R, G·L, d]. */
-function blocksOfQueries(x: tf.Tensor, h: number, R: number, L: number): tf.Tensor {
+/** Query rows per block, all blocks stacked: [B, H, R·L, d] → [B·h·R, G·L, d] (a reshape unless G > 1). */
+function blocksOfQueries(x: tf.Tensor, h: number, R: number, L: number): tf.Tensor3D {
   const [B, H, , d] = shapeOf(x);
   const G = H / h;
-  if (G === 1) return x.reshape([B, h, R, L, d]);
-  return tf.transpose(x.reshape([B, h, G, R, L, d]), [0, 1, 3, 2, 4, 5]).reshape([B, h, R, G * L, d]);
+  if (G === 1) return x.reshape([B * h * R, L, d]) as tf.Tensor3D;
+  const byGroup = tf.transpose(x.reshape([B * h, G, R, L * d]), [0, 2, 1, 3]); // [B·h, R, G, L·d]
+  return byGroup.reshape([B * h * R, G * L, d]) as tf.Tensor3D;
 }
 
-/** Inverse of blocksOfQueries for outputs: [B, h, R, G·L, d] → [B, H, R·L, d]. */
-function queriesOfBlocks(x: tf.Tensor, H: number, L: number): tf.Tensor4D {
-  const [B, h, R, , d] = shapeOf(x);
+/** Inverse of blocksOfQueries for outputs: [B·h·R, G·L, d] → [B, H, R·L, d]. */
+function queriesOfBlocks(x: tf.Tensor, B: number, H: number, h: number, R: number, L: number): tf.Tensor4D {
+  const d = shapeOf(x)[2];
   const G = H / h;
   if (G === 1) return x.reshape([B, H, R * L, d]) as tf.Tensor4D;
-  return tf.transpose(x.reshape([B, h, R, G, L, d]), [0, 1, 3, 2, 4, 5]).reshape([B, H, R * L, d]) as tf.Tensor4D;
+  return tf.transpose(x.reshape([B * h, R, G, L * d]), [0, 2, 1, 3]).reshape([B, H, R * L, d]) as tf.Tensor4D;
 }
 
 /**
  * (c) Block-parallel linear form: every block attends to itself (causal), to the previous block (block 0: the
  * carried window) and to the compressive cache. The cache of block r holds the carried cache plus the code sums
- * of blocks −1 … r−2 (block −1 = the carried window): per-block sums U_e = δ_eᵀ V_e and counts ℓ_e, accumulated
- * by one matMul with the shifted lower-triangular matrix A[r, e] = 1[e ≤ r − 1] (e indexes blocks −1 … R−1).
- * Requires M = L. Cost O(T (S + 2L)(d_k + d_v)).
+ * of blocks −1 … r−2 (block −1 = the carried window): per-block value sums U_e = δ_eᵀ V_e and counts ℓ_e,
+ * accumulated with an exclusive cumulative sum over blocks and shifted by one more block. Requires M = L.
+ * All tensors keep the blocks of every sequence and head in one leading axis (rank ≤ 4: wasm slices of higher
+ * rank are two orders of magnitude slower). Cost O(T (S + 2L)(d_k + d_v)), no T×T matrix.
  * @param q [B, H, T, d_k], qk quantized keys [B, h, T, ·], v [B, h, T, d_v], C [h, S, d_k]
  * @param xl XL biases with r covering ≥ L + 1 distances
  * @param state the state before this call (window of M = L keys)
@@ -388,67 +377,64 @@ export function vqAttentionParallel(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tenso
   if (T % L !== 0) throw new Error(`block length L = ${L} must divide the ${T} tokens of this call`);
   checkState(state, B, h, L, dK, dV, S);
   const R = T / L;
+  const N = B * h * R; // blocks of all sequences and key heads
   const sgIf = <X extends tf.Tensor>(x: X): X => (opts.gradThruCache ? x : stopGradient(x));
 
   // keys and values of blocks −1 … R−1 (block −1 is the carried window)
   const kAll = tf.concat([sgIf(state.kHat), qk.kHat], 2); // [B, h, (R+1)L, d_k]
   const vAll = tf.concat([sgIf(state.v), v], 2); // [B, h, (R+1)L, d_v]
   const zAll = tf.concat([state.z, qk.z], 2); // [B, h, (R+1)L]
-  const kPrev = sgIf(tf.slice(kAll, [0, 0, 0], [-1, -1, R * L]).reshape([B, h, R, L, dK]));
-  const vPrev = sgIf(tf.slice(vAll, [0, 0, 0], [-1, -1, R * L]).reshape([B, h, R, L, dV]));
-  const kPres = qk.kHat.reshape([B, h, R, L, dK]);
-  const vPres = v.reshape([B, h, R, L, dV]);
+  const kPrev = sgIf(tf.slice(kAll, [0, 0, 0, 0], [-1, -1, R * L, -1]).reshape([N, L, dK]));
+  const vPrev = sgIf(tf.slice(vAll, [0, 0, 0, 0], [-1, -1, R * L, -1]).reshape([N, L, dV]));
+  const kPres = qk.kHat.reshape([N, L, dK]);
+  const vPres = v.reshape([N, L, dV]);
 
-  // window scores [B, h, R, G·L, 2L]: previous block then present block
-  const qu = blocksOfQueries(addHeadBias(q, xl.u), h, R, L); // [B, h, R, G·L, d_k]
+  // window scores [N, G·L, 2L]: previous block then present block
+  const qu = blocksOfQueries(addHeadBias(q, xl.u), h, R, L); // [N, G·L, d_k]
   const qw = blocksOfQueries(addHeadBias(q, xl.w), h, R, L);
-  const ac = tf.matMul(qu, tf.concat([kPrev, kPres], 3), false, true); // [B, h, R, G·L, 2L]
+  const ac = matMul(qu, tf.concat([kPrev, kPres], 1), false, true); // [N, G·L, 2L]
   const p = matMulPerHead(qw.reshape([B, h, R * G * L, dK]), reversedRelativeKeys(xl.r, L + 1)); // [B, h, R·G·L, L+1]
-  const bd = relativeBias(p.reshape([B, h, R, G, L, L + 1]), 2 * L); // [B, h, R, G, L, 2L]
+  const bd = relativeBias(p.reshape([N * G, L, L + 1]), 2 * L); // [N·G, L, 2L]
   const mask = additiveMask(L, 2 * L, (i, j) => j - L <= i && (opts.aggCache || j >= i));
-  let sWin = tf.add(tf.add(ac.reshape([B, h, R, G, L, 2 * L]), bd), mask);
+  let sWin = tf.add(tf.add(ac.reshape([N * G, L, 2 * L]), bd), mask).reshape([B * h, R, G * L, 2 * L]);
   const invalid = Math.max(L - opts.pos, 0); // window slots of block 0 never filled
   if (invalid > 0) {
-    sWin = tf.add(sWin, tf.tensor(Float32Array.from({ length: R * 2 * L }, (_, n) => (n < invalid ? NEG_INF : 0)), [R, 1, 1, 2 * L]));
+    sWin = tf.add(sWin, tf.tensor3d(Float32Array.from({ length: R * 2 * L }, (_, n) => (n < invalid ? NEG_INF : 0)), [R, 1, 2 * L]));
   }
-  sWin = sWin.reshape([B, h, R, G * L, 2 * L]);
+  sWin = sWin.reshape([N, G * L, 2 * L]);
 
-  // cache of each block, plus one extra row: the cache after the call
-  const delta = noGrad((z) => tf.oneHot(z as tf.Tensor3D, S).reshape([B, h, R + 1, L, S]), zAll); // [B, h, R+1, L, S]
-  const countsByBlock = noGrad((d) => tf.sum(d, 3), delta); // [B, h, R+1, S]
-  const sumsByBlock = tf.matMul(delta, vAll.reshape([B, h, R + 1, L, dV]), true, false); // [B, h, R+1, S, d_v]
-  const A = tf.tensor2d(Float32Array.from({ length: (R + 1) * (R + 1) }, (_, n) => (n % (R + 1) <= Math.floor(n / (R + 1)) - 1 ? 1 : 0)), [R + 1, R + 1]);
-  const cumulate = (x: tf.Tensor, width: number) =>
-    tf.matMul(tf.tile(A.expandDims(0), [B * h, 1, 1]), x.reshape([B * h, R + 1, width])); // [B·h, R+1, width]
-  const lower0 = state.lower.expandDims(2); // [B, h, 1, S]
-  const upper0 = sgIf(tf.mul(state.upperDivLower, state.lower.expandDims(-1))).expandDims(2); // [B, h, 1, S, d_v]
-  const lowerAll = tf.add(cumulate(countsByBlock, S).reshape([B, h, R + 1, S]), lower0); // [B, h, R+1, S]
-  const upperAll = tf.add(sgIf(cumulate(sumsByBlock, S * dV).reshape([B, h, R + 1, S, dV])), upper0);
-  const udlAll = tf.div(upperAll, tf.maximum(lowerAll, 1).expandDims(-1)); // [B, h, R+1, S, d_v]
+  // per-block code counts and value sums of blocks −1 … R−1, then the cache of each block and after the call
+  const delta = noGrad((z) => tf.oneHot(z.reshape([B * h * (R + 1), L]) as tf.Tensor2D, S), zAll); // [B·h·(R+1), L, S]
+  const countsByBlock = noGrad((d) => tf.sum(d, 1), delta).reshape([B * h, R + 1, S]);
+  const sumsByBlock = matMul(delta, vAll.reshape([B * h * (R + 1), L, dV]), true, false).reshape([B * h, R + 1, S * dV]);
+  // cache of block r (r = 0 … R; row R = after the call) = carried cache + Σ_{e ≤ r−1} blocks e (e = 0 is block −1)
+  const lowerAll = tf.add(exclusiveCumsum(countsByBlock, 1), state.lower.reshape([B * h, 1, S])); // [B·h, R+1, S]
+  const upper0 = sgIf(tf.mul(state.upperDivLower, state.lower.expandDims(-1))).reshape([B * h, 1, S * dV]);
+  const upperAll = tf.add(sgIf(exclusiveCumsum(sumsByBlock, 1)), upper0); // [B·h, R+1, S·d_v]
+  const udlAll = tf.div(upperAll.reshape([B * h, R + 1, S, dV]), tf.maximum(lowerAll, 1).expandDims(-1)); // [B·h, R+1, S, d_v]
 
+  const wPrevPres = (w: tf.Tensor) => [tf.slice(w, [0, 0, 0], [-1, -1, L]), tf.slice(w, [0, 0, L], [-1, -1, L])];
   let outBlocks: tf.Tensor;
-  const wPrevPres = (w: tf.Tensor) => [tf.slice(w, [0, 0, 0, 0, 0], [-1, -1, -1, -1, L]), tf.slice(w, [0, 0, 0, 0, L], [-1, -1, -1, -1, L])];
   if (opts.aggCache) {
-    const lowerBlocks = tf.slice(lowerAll, [0, 0, 0, 0], [-1, -1, R, -1]);
-    const udlBlocks = tf.slice(udlAll, [0, 0, 0, 0, 0], [-1, -1, R, -1, -1]);
-    const sCache = tf.add(matMulPerHead(qu.reshape([B, h, R * G * L, dK]), C).reshape([B, h, R, G * L, S]),
-      countBias(lowerBlocks).expandDims(3)); // [B, h, R, G·L, S]
+    const lowerBlocks = tf.slice(lowerAll, [0, 0, 0], [-1, R, -1]).reshape([N, 1, S]);
+    const udlBlocks = tf.slice(udlAll, [0, 0, 0, 0], [-1, R, -1, -1]).reshape([N, S, dV]);
+    const sCache = tf.add(matMulPerHead(qu.reshape([B, h, R * G * L, dK]), C).reshape([N, G * L, S]), countBias(lowerBlocks)); // [N, G·L, S]
     const [wWin, wCache] = jointSoftmax([sWin, sCache]);
     const [wPrev, wPres] = wPrevPres(wWin);
-    outBlocks = tf.add(tf.add(tf.matMul(wPrev, vPrev), tf.matMul(wPres, vPres)), tf.matMul(wCache, udlBlocks));
+    outBlocks = tf.add(tf.add(matMul(wPrev, vPrev), matMul(wPres, vPres)), matMul(wCache, udlBlocks));
   } else {
     const [wPrev, wPres] = wPrevPres(jointSoftmax([sWin])[0]);
-    outBlocks = tf.add(tf.matMul(wPrev, vPrev), tf.matMul(wPres, vPres));
+    outBlocks = tf.add(matMul(wPrev, vPrev), matMul(wPres, vPres));
   }
-  const out = queriesOfBlocks(outBlocks, H, L); // [B, H, T, d_v]
+  const out = queriesOfBlocks(outBlocks, B, H, h, R, L); // [B, H, T, d_v]
 
   const last = <X extends tf.Tensor>(x: X) => tf.slice(x, [0, 0, R * L], [-1, -1, L]) as unknown as X;
   const newState: AttnState = {
     z: last(zAll) as tf.Tensor3D,
     kHat: last(kAll) as tf.Tensor4D,
     v: last(vAll) as tf.Tensor4D,
-    lower: tf.slice(lowerAll, [0, 0, R, 0], [-1, -1, 1, -1]).reshape([B, h, S]) as tf.Tensor3D,
-    upperDivLower: tf.slice(udlAll, [0, 0, R, 0, 0], [-1, -1, 1, -1, -1]).reshape([B, h, S, dV]) as tf.Tensor4D,
+    lower: tf.slice(lowerAll, [0, R, 0], [-1, 1, -1]).reshape([B, h, S]) as tf.Tensor3D,
+    upperDivLower: tf.slice(udlAll, [0, R, 0, 0], [-1, 1, -1, -1]).reshape([B, h, S, dV]) as tf.Tensor4D,
   };
   return { out, state: newState };
 }

@@ -5,6 +5,7 @@
  * (λ = pe_lam = 100,000), laid out [sin | cos]. Images may add absolute sinusoids times a learnable scalar.
  */
 import * as tf from "./tf";
+import { matMul } from "./matmul";
 
 /**
  * Sinusoids of positions start … start+length−1: row p = [sin(p·λ^{-2i/width}) | cos(p·λ^{-2i/width})].
@@ -41,7 +42,7 @@ export function relativeKeys(wR: tf.Tensor, nDistance: number, dK: number, lam: 
   const h = hdK / dK;
   let sin: tf.Tensor2D = sinusoids(nDistance, dModel, lam);
   if (dropout && dropout.rate > 0) sin = tf.dropout(sin, dropout.rate, undefined, dropout.seed) as tf.Tensor2D;
-  const r = tf.matMul(sin, wR as tf.Tensor2D).reshape([nDistance, h, dK]); // [D, h, d_k]
+  const r = matMul(sin, wR).reshape([nDistance, h, dK]); // [D, h, d_k]
   return tf.mul(tf.transpose(r, [1, 0, 2]), Math.pow(dK, -0.25)) as tf.Tensor3D;
 }
 

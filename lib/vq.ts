@@ -14,6 +14,7 @@
  */
 import * as tf from "./tf";
 import { noGrad, straightThrough } from "./grad";
+import { matMul, matMulPerHead } from "./matmul";
 
 /** Smallest count the codebook divides by (paper: 0.01). */
 export const MIN_CODE_COUNT = 0.01;
@@ -49,7 +50,7 @@ export function codeDistances(k: tf.Tensor, C: tf.Tensor): tf.Tensor4D {
   return noGrad((kk, cc) => {
     const kNorm = tf.sum(tf.square(kk), -1, true); // [B, h, T, 1]
     const cNorm = tf.sum(tf.square(cc), -1).expandDims(0).expandDims(2); // [1, h, 1, S]
-    const dots = tf.matMul(kk, cc.expandDims(0), false, true); // [B, h, T, S] (batch broadcast: forward only)
+    const dots = matMulPerHead(kk, cc); // [B, h, T, S]
     return tf.add(tf.sub(kNorm, tf.mul(dots, 2)), cNorm);
   }, k, C) as tf.Tensor4D;
 }
@@ -149,8 +150,10 @@ export function codeStats(k: tf.Tensor, z: tf.Tensor, nCode: number, mask?: tf.T
     return mm ? tf.mul(r, mm.expandDims(-1)) : r;
   };
   const codeSums = noGrad((kk, zz, mm) => {
-    const r = onehots(zz, mm);
-    return tf.sum(tf.matMul(r, kk, true, false), 0); // Σ_b [h, S, d_k]
+    const r = onehots(zz, mm); // [B, h, T, S]
+    const [, h, , dK] = kk.shape as number[];
+    if (h === 1) return matMul(r.reshape([B * T, nCode]), kk.reshape([B * T, dK]), true, false).reshape([1, nCode, dK]);
+    return tf.sum(matMul(r, kk, true, false), 0); // Σ_b [h, S, d_k]
   }, ...inputs);
   const codeCounts = noGrad((_kk, zz, mm) => tf.sum(onehots(zz, mm), [0, 2]), ...inputs); // [h, S]
   return { codeSums, codeCounts };

@@ -1,0 +1,449 @@
+/**
+ * The Transformer-VQ decoder (paper §5.1): token embeddings, then n_layer layers of two gated attention units
+ * (GAU, single-head gated attention; no MLP), then an output head and log-softmax. One GAU sublayer computes
+ *
+ *   x̃ = RMSNorm(x),  q = RMSNorm₀(x̃W_q)·d_k^{-1/4},  k = RMSNorm₀(x̃W_k)·d_k^{-1/4},  v = SiLU(x̃W_v),  g = SiLU(x̃W_g),
+ *   x ← x + LayerDrop(Dropout((VQAttn(q, k, v) ⊙ g) W_o)),
+ *
+ * with VQ-attention in one of four forms (attention.ts; `attnType`), each sublayer with its own EMA codebook
+ * (vq.ts). For the throughput study, `headType` mha / mqa builds attention (H query heads, H or 1 key heads,
+ * d_v = d_k, no gate) + squared-ReLU MLP layers instead. The head is untied (Dense with bias) or tied to the
+ * embedding (RMSNorm, logits E x + b, times e_scale). Initialization (paper §4.4): embeddings N(0, 1), kernels
+ * N(0, 1/fan_in), biases and u, v zero, c_sum N(0, 1/(h·S)), c_count ones.
+ *
+ * Parameter names are checkpoint keys: `emb`, `layer{i}.attn{j}.{ln_g, ln_b, wq, wk, wv, wg, wr, xl_u, xl_v, wo}`
+ * (mha/mqa: `layer{i}.attn.*`, `layer{i}.mlp.{ln_g, ln_b, w1, w2}`), `pe_scale`, `out_ln_{g,b}`, `out_w`, `out_b`;
+ * codebooks `<sublayer>.c_sum` / `<sublayer>.c_count`. `paramShapes(cfg)` lists them without allocating anything.
+ */
+import * as tf from "./tf";
+import { ModelConfig, validateModelConfig } from "./config";
+import {
+  AttnState, XLBias, attnStateTensors, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent,
+} from "./attention";
+import { matMul } from "./matmul";
+import { rmsNorm } from "./norm";
+import { relativeKeys, sinusoids } from "./pe";
+import { stopGradient } from "./grad";
+import { codeStats, codebook, commitmentLoss, emaUpdate, quantize } from "./vq";
+
+/** One codebook per attention sublayer; non-trainable, updated by EMA. */
+export interface Codebook {
+  /** [h, S, d_k] */
+  cSum: tf.Variable;
+  /** [h, S] */
+  cCount: tf.Variable;
+  /** sublayer prefix, e.g. "layer0.attn1" (checkpoint keys are `${name}.c_sum`, `${name}.c_count`) */
+  name: string;
+}
+
+export interface Model {
+  config: ModelConfig;
+  /** trainable parameters by stable name (the names are checkpoint keys), insertion order fixed */
+  params: Map<string, tf.Variable>;
+  /** one per attention sublayer, in layer order */
+  codebooks: Codebook[];
+}
+
+type Init = "normal" | "fanIn" | "zeros" | "ones" | "codebook";
+
+/** One tensor of the model, before allocation. */
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  init: Init;
+  /** false for the codebook's c_sum and c_count */
+  trainable: boolean;
+}
+
+/** Key heads h: H for shga/mha, 1 for mqa. */
+export function keyHeads(cfg: ModelConfig): number {
+  return cfg.headType === "mqa" ? 1 : cfg.nHead;
+}
+
+/** Attention sublayer prefixes in order: two GAUs per layer (shga) or one attention per layer (mha/mqa). */
+export function attentionSublayers(cfg: ModelConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < cfg.nLayer; i++) {
+    if (cfg.headType === "shga") out.push(`layer${i}.attn0`, `layer${i}.attn1`);
+    else out.push(`layer${i}.attn`);
+  }
+  return out;
+}
+
+/**
+ * Every tensor of the model in creation order, from the config alone (nothing allocated): the one source of
+ * truth for createModel, countParams and checkpoints.
+ */
+export function paramShapes(cfg: ModelConfig): ParamSpec[] {
+  const { vocabSize: V, dModel: d, dK, dV, nHead: H, nCode: S } = cfg;
+  const h = keyHeads(cfg);
+  const specs: ParamSpec[] = [];
+  const add = (name: string, shape: number[], init: Init, trainable = true) => specs.push({ name, shape, init, trainable });
+  add("emb", [V, d], "normal");
+  if (cfg.peAbs) add("pe_scale", [], "zeros");
+  for (let i = 0; i < cfg.nLayer; i++) {
+    const attns = cfg.headType === "shga" ? [`layer${i}.attn0`, `layer${i}.attn1`] : [`layer${i}.attn`];
+    for (const p of attns) {
+      add(`${p}.ln_g`, [d], "ones");
+      add(`${p}.ln_b`, [d], "zeros");
+      add(`${p}.wq`, [d, H * dK], "fanIn");
+      add(`${p}.wk`, [d, h * dK], "fanIn");
+      add(`${p}.wv`, [d, h * dV], "fanIn");
+      if (cfg.headType === "shga") add(`${p}.wg`, [d, H * dV], "fanIn");
+      add(`${p}.wr`, [d, h * dK], "fanIn");
+      add(`${p}.xl_u`, [H * dK], "zeros");
+      add(`${p}.xl_v`, [H * dK], "zeros");
+      add(`${p}.wo`, [H * dV, d], "fanIn");
+      if (cfg.attnType !== "full") {
+        add(`${p}.c_sum`, [h, S, dK], "codebook", false);
+        add(`${p}.c_count`, [h, S], "ones", false);
+      }
+    }
+    if (cfg.headType !== "shga") {
+      add(`layer${i}.mlp.ln_g`, [d], "ones");
+      add(`layer${i}.mlp.ln_b`, [d], "zeros");
+      add(`layer${i}.mlp.w1`, [d, cfg.dFF], "fanIn");
+      add(`layer${i}.mlp.w2`, [cfg.dFF, d], "fanIn");
+    }
+  }
+  if (cfg.ePreln) {
+    add("out_ln_g", [d], "ones");
+    add("out_ln_b", [d], "zeros");
+  }
+  if (!cfg.eTie) add("out_w", [d, V], "fanIn");
+  add("out_b", [V], "zeros");
+  return specs;
+}
+
+/** Number of scalars in a config's model, codebook c_sum and c_count included (no allocation). */
+export function countParamsOf(cfg: ModelConfig): number {
+  return paramShapes(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** A 31-bit seed for (run seed, stream) pairs: init of each tensor, each dropout site. */
+function mixSeed(seed: number, stream: number): number {
+  let x = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d) >>> 0;
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b) >>> 0;
+  return (x ^ (x >>> 16)) & 0x7fffffff;
+}
+
+function initTensor(spec: ParamSpec, seed: number): tf.Tensor {
+  const { shape, init } = spec;
+  switch (init) {
+    case "zeros": return tf.zeros(shape);
+    case "ones": return tf.ones(shape);
+    case "normal": return tf.randomNormal(shape, 0, 1, "float32", seed);
+    case "fanIn": return tf.randomNormal(shape, 0, 1 / Math.sqrt(shape[0]), "float32", seed);
+    // flax variance scaling on [h, S, d_k]: fan_in = h · S
+    case "codebook": return tf.randomNormal(shape, 0, 1 / Math.sqrt(shape[0] * shape[1]), "float32", seed);
+  }
+}
+
+let variableCounter = 0;
+
+/**
+ * Allocates and initializes a model (deterministic given the seed).
+ * @param cfg  validated model config
+ * @param seed init seed
+ */
+export function createModel(cfg: ModelConfig, seed: number): Model {
+  validateModelConfig(cfg);
+  const params = new Map<string, tf.Variable>();
+  const codebooks: Codebook[] = [];
+  const pending = new Map<string, tf.Variable>();
+  paramShapes(cfg).forEach((spec, i) => {
+    const value = tf.tidy(() => initTensor(spec, mixSeed(seed, i)));
+    const variable = tf.variable(value, spec.trainable, `${spec.name}#${++variableCounter}`); // tfjs names are global
+    value.dispose();
+    if (spec.trainable) params.set(spec.name, variable);
+    else pending.set(spec.name, variable);
+  });
+  for (const name of attentionSublayers(cfg)) {
+    const cSum = pending.get(`${name}.c_sum`);
+    const cCount = pending.get(`${name}.c_count`);
+    if (cSum && cCount) codebooks.push({ cSum, cCount, name });
+  }
+  return { config: { ...cfg }, params, codebooks };
+}
+
+export function disposeModel(m: Model): void {
+  for (const v of m.params.values()) v.dispose();
+  for (const c of m.codebooks) tf.dispose([c.cSum, c.cCount]);
+  m.params.clear();
+  m.codebooks.length = 0;
+}
+
+/** Scalars in the model, codebook c_sum and c_count included. */
+export function countParams(m: Model): number {
+  let n = 0;
+  for (const v of m.params.values()) n += v.size;
+  for (const c of m.codebooks) n += c.cSum.size + c.cCount.size;
+  return n;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Recurrent state
+// ------------------------------------------------------------------------------------------------------------
+
+/** State carried between calls: tokens seen in the current sequence and, for the linear VQ forms, each
+ *  sublayer's window (last M keys, values, shortcodes) and compressive cache (`lower` [B,h,S],
+ *  `upperDivLower` [B,h,S,d_v]). The quadratic forms carry nothing but the position. */
+export interface RecurrentState {
+  /** tokens of the sequence before the next call */
+  pos: number;
+  /** one per attention sublayer (vq-linear, vq-parallel), empty otherwise */
+  layers: AttnState[];
+}
+
+function carriesState(cfg: ModelConfig): boolean {
+  return cfg.attnType === "vq-linear" || cfg.attnType === "vq-parallel";
+}
+
+/** The state at the start of a sequence. */
+export function initState(m: Model, batchSize: number): RecurrentState {
+  const c = m.config;
+  const layers = carriesState(c)
+    ? attentionSublayers(c).map(() => initialAttnState(batchSize, keyHeads(c), c.memLen, c.nCode, c.dK, c.dV))
+    : [];
+  return { pos: 0, layers };
+}
+
+/** Every tensor of the state, in a fixed order (for tf.keep / dispose / checkpoints). */
+export function stateTensors(s: RecurrentState): tf.Tensor[] {
+  return s.layers.flatMap(attnStateTensors);
+}
+
+/** Rebuilds a state from `stateTensors` output (e.g. read back from a checkpoint). */
+export function stateFromTensors(pos: number, tensors: tf.Tensor[]): RecurrentState {
+  if (tensors.length % 5 !== 0) throw new Error(`a recurrent state has 5 tensors per sublayer, got ${tensors.length}`);
+  const layers: AttnState[] = [];
+  for (let i = 0; i < tensors.length; i += 5) {
+    const [z, kHat, v, lower, upperDivLower] = tensors.slice(i, i + 5);
+    layers.push({ z: z as tf.Tensor3D, kHat: kHat as tf.Tensor4D, v: v as tf.Tensor4D, lower: lower as tf.Tensor3D, upperDivLower: upperDivLower as tf.Tensor4D });
+  }
+  return { pos, layers };
+}
+
+export function disposeState(s: RecurrentState): void {
+  tf.dispose(stateTensors(s));
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Forward
+// ------------------------------------------------------------------------------------------------------------
+
+export interface ForwardOptions {
+  /** dropout / LayerDrop only when true */
+  training: boolean;
+  /** dropout RNG seed for this call (deterministic given the seed) */
+  seed?: number;
+  /** override L for this call (sampling uses 1); the state layout does not depend on it */
+  blockLen?: number;
+}
+
+export interface VQStats {
+  /** [h, S, d_k] Σ of keys per shortcode */
+  codeSums: tf.Tensor;
+  /** [h, S] */
+  codeCounts: tf.Tensor;
+}
+
+export interface ForwardOutput {
+  /** [B, n, V] log-softmax outputs */
+  logProbs: tf.Tensor3D;
+  /** state after these n tokens (stop-gradient'ed; gradThruCache acts within a call) */
+  state: RecurrentState;
+  /** Σ over sublayers of the masked mean commitment loss (not yet times c_beta) */
+  commitLoss: tf.Scalar;
+  /** per sublayer, over this call's (masked) tokens: what the EMA update needs (empty for full attention) */
+  vqStats: VQStats[];
+}
+
+/** Dropout with a per-site seed; identity when not training or rate 0. */
+class Dropper {
+  private site = 0;
+  constructor(readonly training: boolean, private readonly seed: number) {}
+  /** @param noiseShape e.g. [B, 1, 1] for LayerDrop */
+  apply<T extends tf.Tensor>(x: T, rate: number, noiseShape?: number[]): T {
+    const site = this.site++;
+    if (!this.training || rate === 0) return x;
+    return tf.dropout(x, rate, noiseShape, mixSeed(this.seed, site)) as T;
+  }
+  seedFor(): number {
+    return mixSeed(this.seed, this.site++);
+  }
+}
+
+function param(m: Model, name: string): tf.Variable {
+  const p = m.params.get(name);
+  if (!p) throw new Error(`parameter '${name}' is missing from the model; was it created from a different config?`);
+  return p;
+}
+
+/** x [B, n, d] · W [d, c] → [B, n, c] */
+function dense(x: tf.Tensor, w: tf.Tensor): tf.Tensor3D {
+  const [B, n, d] = x.shape as number[];
+  return matMul(x.reshape([B * n, d]), w).reshape([B, n, w.shape[1] as number]) as tf.Tensor3D;
+}
+
+/** [B, n, H·d] → [B, H, n, d] (a reshape when H = 1) */
+function splitHeads(x: tf.Tensor, H: number, d: number): tf.Tensor4D {
+  const [B, n] = x.shape as number[];
+  if (H === 1) return x.reshape([B, 1, n, d]) as tf.Tensor4D;
+  return tf.transpose(x.reshape([B, n, H, d]), [0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/** [B, H, n, d] → [B, n, H·d] */
+function mergeHeads(x: tf.Tensor): tf.Tensor3D {
+  const [B, H, n, d] = x.shape as number[];
+  if (H === 1) return x.reshape([B, n, d]) as tf.Tensor3D;
+  return tf.transpose(x, [0, 2, 1, 3]).reshape([B, n, H * d]) as tf.Tensor3D;
+}
+
+function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+interface SublayerResult { res: tf.Tensor3D; state?: AttnState; commit?: tf.Scalar; stats?: VQStats }
+
+/**
+ * One attention sublayer (GAU for shga). x [B, n, d] → residual branch [B, n, d].
+ */
+function attentionSublayer(m: Model, prefix: string, cb: Codebook | undefined, x: tf.Tensor3D, st: AttnState | undefined,
+                           pos: number, L: number, drop: Dropper, mask?: tf.Tensor2D): SublayerResult {
+  const c = m.config;
+  const p = (n: string) => param(m, `${prefix}.${n}`);
+  const H = c.nHead, h = keyHeads(c), n = x.shape[1];
+  const scale = Math.pow(c.dK, -0.25);
+  const xt = rmsNorm(x, p("ln_g"), p("ln_b"));
+  const q = tf.mul(rmsNorm(splitHeads(dense(xt, p("wq")), H, c.dK)), scale) as tf.Tensor4D; // [B, H, n, d_k]
+  const k = tf.mul(rmsNorm(splitHeads(dense(xt, p("wk")), h, c.dK)), scale) as tf.Tensor4D; // [B, h, n, d_k]
+  const vLin = dense(xt, p("wv"));
+  const v = splitHeads(c.headType === "shga" ? silu(vLin) : vLin, h, c.dV); // [B, h, n, d_v]
+  const nDistance = c.attnType === "full" ? n : c.memLen + 1;
+  const sinDrop = c.pDropSin > 0 ? { rate: c.pDropSin, seed: drop.seedFor() } : undefined;
+  const xl: XLBias = {
+    r: relativeKeys(p("wr"), nDistance, c.dK, c.peLam, drop.training ? sinDrop : undefined),
+    u: tf.mul(p("xl_u"), scale).reshape([H, c.dK]) as tf.Tensor2D,
+    w: tf.mul(p("xl_v"), scale).reshape([H, c.dK]) as tf.Tensor2D,
+  };
+  let out: tf.Tensor4D;
+  const result: Partial<SublayerResult> = {};
+  if (c.attnType === "full") {
+    out = fullAttention(q, k, v, xl);
+  } else {
+    if (!cb) throw new Error(`sublayer ${prefix} has no codebook`);
+    const C = codebook(cb.cSum, cb.cCount);
+    const qk = quantize(k, C);
+    result.commit = commitmentLoss(k, qk.cz, mask);
+    result.stats = codeStats(k, qk.z, c.nCode, mask);
+    if (c.attnType === "vq-quadratic") {
+      out = vqAttentionQuadratic(q, qk, v, xl, { memLen: c.memLen, aggCache: c.aggCache });
+    } else {
+      if (!st) throw new Error(`sublayer ${prefix} needs a recurrent state; pass initState(model, batchSize)`);
+      const opts = { blockLen: L, memLen: c.memLen, aggCache: c.aggCache, gradThruCache: c.gradThruCache, pos };
+      const parallel = c.attnType === "vq-parallel" && L === c.memLen;
+      const r = parallel ? vqAttentionParallel(q, qk, v, C, xl, st, opts) : vqAttentionRecurrent(q, qk, v, C, xl, st, opts);
+      out = r.out;
+      result.state = r.state;
+    }
+  }
+  let o: tf.Tensor = mergeHeads(out); // [B, n, H·d_v]
+  if (c.headType === "shga") o = tf.mul(o, silu(dense(xt, p("wg"))));
+  const res = drop.apply(dense(o, p("wo")), c.pDropRes);
+  return { ...result, res } as SublayerResult;
+}
+
+/** Squared-ReLU MLP residual branch (mha/mqa layers). */
+function mlpSublayer(m: Model, prefix: string, x: tf.Tensor3D, drop: Dropper): tf.Tensor3D {
+  const p = (n: string) => param(m, `${prefix}.${n}`);
+  const hdn = tf.relu(dense(rmsNorm(x, p("ln_g"), p("ln_b")), p("w1")));
+  return drop.apply(dense(tf.square(hdn), p("w2")), m.config.pDropRes);
+}
+
+/** Throws unless every id is an integer in [0, V). */
+function checkTokens(inputs: tf.Tensor, V: number): void {
+  if (inputs.dtype !== "int32") throw new Error(`token ids must be an int32 tensor, got ${inputs.dtype}; build them with tf.tensor2d(ids, shape, "int32")`);
+  const ids = inputs.dataSync();
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] < 0 || ids[i] >= V) {
+      throw new Error(`token id ${ids[i]} at flat position ${i} is outside the vocabulary [0, ${V}); check the tokenizer or set model.vocabSize ≥ ${ids[i] + 1}`);
+    }
+  }
+}
+
+/**
+ * Runs the model on n tokens per sequence, continuing from `state`.
+ * @param inputs   [B, n] int32 token ids, n a multiple of the block length
+ * @param state    from initState (sequence start) or a previous call
+ * @param lossMask [B, n] float, 1 = real token (commitment loss and codebook statistics only count these)
+ */
+export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, opts: ForwardOptions,
+                        lossMask?: tf.Tensor2D): ForwardOutput {
+  const c = m.config;
+  if (inputs.rank !== 2) throw new Error(`inputs must be [B, n] token ids, got shape [${inputs.shape}]`);
+  const [B, n] = inputs.shape;
+  const L = opts.blockLen ?? c.blockLen;
+  const quadratic = !carriesState(c);
+  if (!quadratic && n % L !== 0) throw new Error(`the ${n} tokens per sequence of this call are not a multiple of the block length L = ${L}; pad the input or change blockLen`);
+  if (quadratic && state.pos !== 0) {
+    throw new Error(`attnType ${c.attnType} carries no state between calls, but state.pos = ${state.pos}; pass initState(model, B) and whole sequences (updateLen = sequenceLen)`);
+  }
+  if (!quadratic && (state.layers.length !== attentionSublayers(c).length || state.layers[0]?.kHat.shape[0] !== B)) {
+    throw new Error(`the state holds ${state.layers.length} sublayers for batch ${state.layers[0]?.kHat.shape[0]}; the model needs ${attentionSublayers(c).length} for batch ${B}: use initState(model, ${B})`);
+  }
+  if (lossMask && lossMask.shape.join() !== `${B},${n}`) throw new Error(`lossMask has shape [${lossMask.shape}], inputs [${inputs.shape}]; they must match`);
+  checkTokens(inputs, c.vocabSize);
+
+  const drop = new Dropper(opts.training, opts.seed ?? 0);
+  let x = tf.gather(param(m, "emb"), inputs) as tf.Tensor3D; // [B, n, d]
+  if (c.peAbs) x = tf.add(x, tf.mul(param(m, "pe_scale"), sinusoids(n, c.dModel, c.peLam, state.pos))) as tf.Tensor3D;
+  x = drop.apply(x, c.pDropEmb);
+
+  const newLayers: AttnState[] = [];
+  const commits: tf.Scalar[] = [];
+  const vqStats: VQStats[] = [];
+  const layerDrop = (r: tf.Tensor3D) => drop.apply(r, c.pDropLyr, [B, 1, 1]);
+  const names = attentionSublayers(c);
+  names.forEach((name, a) => {
+    const r = attentionSublayer(m, name, m.codebooks.find((cb) => cb.name === name), x, state.layers[a], state.pos, L, drop, lossMask);
+    x = tf.add(x, layerDrop(r.res)) as tf.Tensor3D;
+    if (r.state) newLayers.push(r.state);
+    if (r.commit) commits.push(r.commit);
+    if (r.stats) vqStats.push(r.stats);
+    if (c.headType !== "shga") x = tf.add(x, layerDrop(mlpSublayer(m, name.replace(/\.attn$/, ".mlp"), x, drop))) as tf.Tensor3D;
+  });
+
+  if (c.ePreln) x = rmsNorm(x, param(m, "out_ln_g"), param(m, "out_ln_b"));
+  let logits: tf.Tensor = c.eTie
+    ? tf.add(matMul(x.reshape([B * n, c.dModel]), param(m, "emb"), false, true), param(m, "out_b"))
+    : tf.add(matMul(x.reshape([B * n, c.dModel]), param(m, "out_w")), param(m, "out_b"));
+  if (c.eScale !== 1) logits = tf.mul(logits, c.eScale);
+  const logProbs = tf.logSoftmax(logits).reshape([B, n, c.vocabSize]) as tf.Tensor3D;
+
+  const sgState = (s: AttnState): AttnState => ({
+    z: s.z.clone(), kHat: stopGradient(s.kHat), v: stopGradient(s.v), lower: stopGradient(s.lower), upperDivLower: stopGradient(s.upperDivLower),
+  });
+  return {
+    logProbs,
+    state: { pos: state.pos + n, layers: newLayers.map(sgState) },
+    commitLoss: (commits.length ? tf.addN(commits) : tf.scalar(0)) as tf.Scalar,
+    vqStats,
+  };
+}
+
+/**
+ * EMA update of every codebook with the statistics of all forward calls of one parameter update:
+ * c_sum ← γ c_sum + (1−γ) Σ_calls codeSums; c_count ← γ c_count + (1−γ) Σ_calls codeCounts.
+ * @param stats per call, per sublayer (ForwardOutput.vqStats)
+ */
+export function updateCodebooks(m: Model, stats: VQStats[][]): void {
+  m.codebooks.forEach((cb, i) => {
+    const perCall = stats.map((s, j) => {
+      if (s.length !== m.codebooks.length) throw new Error(`call ${j} has stats for ${s.length} sublayers, the model has ${m.codebooks.length} codebooks`);
+      return s[i];
+    });
+    emaUpdate(cb.cSum, cb.cCount, perCall, m.config.cGamma);
+  });
+}
