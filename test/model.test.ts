@@ -156,7 +156,7 @@ test("updateCodebooks applies the EMA with the statistics summed over the calls 
     st = out.state;
     tf.dispose([out.logProbs, out.commitLoss]);
   }
-  const counts = stats.map((s) => s[0].codeCounts.dataSync());
+  const counts = stats.map((s) => Array.from(s[0].codeCounts.dataSync()));
   assert.equal(counts[0].reduce((a, b) => a + b, 0), 32, "every unmasked token is counted once per sublayer");
   updateCodebooks(m, stats);
   const after = m.codebooks[0].cCount.dataSync();
