@@ -570,6 +570,15 @@ export function showPNG(png: Buffer, opts: { name?: string; title?: string; dir?
 // ------------------------------------------------------------------------------------------------------------
 // The paper comparison each notebook saves for results/summary.md
 
+/**
+ * The name of a figure or table for a notebook profile: `name` for the default profile, `name-<profile>`
+ * otherwise, so a smoke run (CI) never overwrites the default run's figures.
+ * @param name e.g. "01-enwik8-learning-curves"; profile: the notebook's profile parameter
+ */
+export function profiledName(name: string, profile: string): string {
+  return profile === "default" ? name : `${name}-${profile}`;
+}
+
 /** results/<experiment>.paper.csv */
 export function paperComparisonFile(experiment: string, dir = PATHS.results): string {
   if (!NAME_RE.test(experiment)) throw new Error(`experiment name ${JSON.stringify(experiment)} must use only letters, digits, '.', '_' and '-'`);
