@@ -20,6 +20,7 @@ import { ModelConfig, validateModelConfig } from "./config";
 import {
   AttnState, XLBias, attnStateTensors, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent,
 } from "./attention";
+import { dropout } from "./dropout";
 import { matMul } from "./matmul";
 import { rmsNorm } from "./norm";
 import { relativeKeys, sinusoids } from "./pe";
@@ -268,7 +269,7 @@ class Dropper {
   apply<T extends tf.Tensor>(x: T, rate: number, noiseShape?: number[]): T {
     const site = this.site++;
     if (!this.training || rate === 0) return x;
-    return tf.dropout(x, rate, noiseShape, mixSeed(this.seed, site)) as T;
+    return dropout(x, rate, mixSeed(this.seed, site), noiseShape);
   }
   seedFor(): number {
     return mixSeed(this.seed, this.site++);
