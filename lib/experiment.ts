@@ -30,7 +30,7 @@ import { EvalResult, evaluate } from "./evaluate";
 import { sampleTokens } from "./sample";
 import { Dataset, LoadOptions, loadDataset } from "./data/datasets";
 import { SplitName } from "./data/pg19";
-import { TokenizerJSON, decodeText, encodeText } from "./data/vocab";
+import { PAD_ID, TokenizerJSON, decodeText, encodeText } from "./data/vocab";
 import { decodeImage, encodePNG, imageGrid } from "./data/image";
 import { ResultRow, appendResult, readResultRows } from "./results";
 import { PALETTE, PlotlyFigure, Series, lineFigure } from "./plots";
@@ -41,7 +41,7 @@ import { median, std } from "./bench";
 
 /** What to sample after training (text: decoded with the run's tokenizer; images: one image per row). */
 export interface SampleSpec {
-  /** new tokens per row (images: default h·w·c, one whole image) */
+  /** new tokens per row (images: default h·w·c, one whole image; fewer leave the image's last pixels black) */
   length?: number;
   /** rows sampled together (default 1) */
   batch?: number;
@@ -279,7 +279,8 @@ function decodeSample(options: ExperimentSample["options"], tokens: number[][], 
   if (ds.kind === "image") {
     const [h, w, c] = ds.imageShape!;
     out.imageShape = [h, w, c];
-    out.images = tokens.map((t) => decodeImage(t, h, w, c));
+    // a sample shorter than an image (smoke runs) fills the rest with PAD, shown black
+    out.images = tokens.map((t) => decodeImage(t.length >= h * w * c ? t : [...t, ...new Array<number>(h * w * c - t.length).fill(PAD_ID)], h, w, c));
   } else {
     out.texts = tokens.map((t) => options.prompt + decodeText(ds.tokenizer, t));
   }
@@ -436,13 +437,14 @@ export interface LearningCurve {
   /** legend name, e.g. "Transformer-VQ (S=64)" */
   name: string;
   history: StepMetrics[];
-  /** periodic validation evaluations (drawn dashed with markers) */
+  /** periodic validation evaluations (drawn dashed with markers, loss / ln 2) */
   evals?: EvalRecord[];
   color?: string;
 }
 
 /**
- * Train loss (moving average) solid and validation bpb dashed, per run, vs parameter update.
+ * Train loss (moving average) solid and validation loss dashed, per run, vs parameter update, both in bits per token
+ * (nats / ln 2; = bits per byte on byte-level data).
  * @param curves one per run
  * @param opts.smooth moving-average window in updates (default: 5% of the longest run, at least 1);
  *   unit: "bits per byte" (default) or e.g. "bits per token" for BPE; title optional; logY for a log y axis
@@ -459,7 +461,8 @@ export function learningCurveFigure(curves: LearningCurve[], opts: { smooth?: nu
       x: c.history.map((m) => m.step), y: movingAverage(c.history.map((m) => m.bpb), smooth),
     });
     if (c.evals?.length) {
-      series.push({ name: `${c.name}: validation`, color, dash: "dash", mode: "lines+markers", x: c.evals.map((e) => e.step), y: c.evals.map((e) => e.bpb) });
+      // per token like the train curve (EvalResult.bpb is per byte of text, which differs for subword tokens)
+      series.push({ name: `${c.name}: validation`, color, dash: "dash", mode: "lines+markers", x: c.evals.map((e) => e.step), y: c.evals.map((e) => e.loss / Math.LN2) });
     }
   });
   const unit = opts.unit ?? "bits per byte";

@@ -30,7 +30,7 @@ for nb in "${notebooks[@]}"; do
   node --import tsx scripts/notebook.ts "$nb" --profile "$profile" || failures+=("$nb")
   echo "== $nb: $((SECONDS - t)) s"
 done
-# (results/summary.md is written here once the notebooks produce results)
+node --import tsx scripts/summary.ts || failures+=("results/summary.md (scripts/summary.ts)")
 echo "== main: ${#notebooks[@]} notebooks in $((SECONDS - T0)) s; executed copies in notebooks/executed/, figures in figures/"
 ls figures 2>/dev/null | sed 's/^/   figures\//' | head -50
 if [ "${#failures[@]}" -gt 0 ]; then

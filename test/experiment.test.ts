@@ -36,8 +36,7 @@ const CORPUS = corpusFile();
 function spec(dirs: { runs: string; results: string }, over: Partial<ExperimentSpec> = {}): ExperimentSpec {
   return {
     experiment: "exp-test", run: "vq-seed0", preset: "tiny", dataset: `file:${CORPUS}`, steps: 4, seed: 0,
-    // vq-linear: the run rules tested here do not depend on the attention form
-    overrides: { model: { attnType: "vq-linear" }, train: { evalEvery: 2, saveEvery: 2, evalTokens: 128 } },
+    overrides: { train: { evalEvery: 2, saveEvery: 2, evalTokens: 128 } },
     evalTokens: 256, params: { S: 16 }, profile: "smoke", progress: false,
     runsDir: dirs.runs, resultsDir: dirs.results,
     ...over,
@@ -62,7 +61,7 @@ test("runExperiment appends one row; a rerun reuses the finished run without tra
   assert.equal(row.seed, 0);
   assert.equal(row.steps, 4);
   assert.equal(row.profile, "smoke");
-  assert.equal(row["model.attnType"], first.config.model.attnType);
+  assert.equal(row["model.attnType"], "vq-parallel");
   assert.equal(row["train.maxSteps"], 4);
   for (const k of ["val_bpb", "test_bpb", "val_word_ppl", "tokens_per_s", "step_time_s", "code_usage", "code_entropy_bits", "wall_s", "n_params"]) {
     assert.equal(typeof row[k], "number", `${k} is a number`);
@@ -153,12 +152,13 @@ test("movingAverage, learningCurveFigure, upscaleNearest, imageGridPNG, jsonDiff
   assert.deepEqual(movingAverage([1, 2], 1), [1, 2]);
   const hist = [1, 2, 3, 4].map((step) => ({ step, loss: 1, bpb: 5 - step, commit: 0, lr: 0, gradNorm: 0, codeUsage: 1, codeEntropy: 1, tokensPerSec: 1, elapsed: step }));
   const fig = learningCurveFigure([
-    { name: "VQ", history: hist, evals: [{ step: 4, split: "validation", loss: 1, bpb: 1.5, ppl: 2, tokens: 1, windows: 1, nats: 1 }] },
+    { name: "VQ", history: hist, evals: [{ step: 4, split: "validation", loss: Math.LN2 * 1.5, bpb: 9, ppl: 2, tokens: 1, windows: 1, nats: 1 }] },
     { name: "full", history: hist },
   ], { smooth: 1 });
   assert.equal(fig.data.length, 3);
   assert.deepEqual(fig.data[0].y, [4, 3, 2, 1]);
   assert.equal((fig.data[1].line as { dash: string }).dash, "dash");
+  assert.ok(Math.abs((fig.data[1].y as number[])[0] - 1.5) < 1e-12); // validation in bits per token (loss / ln 2)
   assert.equal((fig.data[0].line as { color: string }).color, (fig.data[1].line as { color: string }).color);
   const up = upscaleNearest(new Uint8Array([1, 2, 3, 4]), 2, 2, 1, 2);
   assert.deepEqual(Array.from(up.pixels), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);

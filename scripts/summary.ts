@@ -1,0 +1,197 @@
+/**
+ * `npm run summary [-- --results dir --figures dir --out file]`: writes results/summary.md, the one page that
+ * shows what the notebooks reproduced: the paper's numbers beside ours (each notebook's saved comparison,
+ * results/<experiment>.paper.csv), then per experiment its figures (figures/*.png, linked relatively, with the SVG
+ * and interactive HTML beside) and its results table (the latest row per run of results/<experiment>.jsonl, as a
+ * markdown table of the columns that matter), then any other table in results/ (e.g. backends.csv).
+ *
+ * Smoke-profile outputs (CI) are left out when the default profile produced the same thing, so the page shows the
+ * real runs once they exist and the smoke runs before.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PATHS, ROOT, atomicWrite } from "../lib/io";
+import { ResultRow, gitState, readResultRows } from "../lib/results";
+import { Table, formatCell, readTable } from "../lib/tables";
+import { latestRows } from "../lib/experiment";
+import * as aq from "arquero";
+import { FlagSpec, parseFlags, usageLines } from "./args";
+
+/** Columns that only identify or stamp a row; never shown. */
+const HIDDEN = new Set(["run_uid", "run_dir", "git_dirty", "backend_detail", "node", "experiment", "timestamp"]);
+/** Metric-like columns, always shown when present. */
+const METRIC = /(bpb|ppl|loss|tokens_per_s|step_time|code_usage|code_entropy|gflops|speedup|ratio|_ms$|_s$|err|diff|peak)/;
+const MAX_COLUMNS = 14;
+
+/** One markdown cell: numbers to 4 significant digits without trailing zeros (integers with separators), pipes
+ *  escaped, newlines flattened. */
+export function markdownCell(v: unknown): string {
+  const text = typeof v === "number" && Number.isFinite(v) && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : formatCell(v);
+  return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+/** A markdown table of `rows` over `columns`. */
+export function markdownTable(rows: Array<Record<string, unknown>>, columns: string[]): string {
+  const numeric = columns.map((c) => rows.every((r) => r[c] == null || typeof r[c] === "number"));
+  const head = `| ${columns.map(markdownCell).join(" | ")} |`;
+  const rule = `|${numeric.map((n) => (n ? " ---: " : " --- ")).join("|")}|`;
+  return [head, rule, ...rows.map((r) => `| ${columns.map((c) => markdownCell(r[c])).join(" | ")} |`)].join("\n");
+}
+
+/**
+ * The columns worth a summary table, at most MAX_COLUMNS: the run id, the columns that vary between rows (the
+ * settings that were swept or compared), the metrics, then backend and commit. Empty and stamp columns are dropped.
+ * @param rows the rows shown
+ */
+export function summaryColumns(rows: Array<Record<string, unknown>>): string[] {
+  const all: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!all.includes(k)) all.push(k);
+  const present = all.filter((c) => !HIDDEN.has(c) && rows.some((r) => r[c] !== null && r[c] !== undefined && r[c] !== ""));
+  const varies = (c: string) => new Set(rows.map((r) => JSON.stringify(r[c] ?? null))).size > 1;
+  const first = present.filter((c) => c === "run" || c === "profile");
+  const varying = present.filter((c) => !first.includes(c) && !METRIC.test(c) && c !== "backend" && c !== "git_commit" && varies(c));
+  const metrics = present.filter((c) => !first.includes(c) && METRIC.test(c));
+  const stamps = present.filter((c) => c === "backend" || c === "git_commit");
+  const cols = [...first, ...varying, ...metrics];
+  return [...cols.slice(0, MAX_COLUMNS - stamps.length), ...stamps];
+}
+
+/** The rows an experiment's table shows: the latest per run id, and only non-smoke rows when there are any. */
+export function summaryRows(rows: ResultRow[]): ResultRow[] {
+  const real = rows.filter((r) => r.profile !== "smoke");
+  const kept = real.length > 0 ? real : rows;
+  if (!kept.some((r) => "run" in r)) return kept.slice(-20);
+  return latestRows(aq.from(kept)).objects() as ResultRow[];
+}
+
+/** Figure stems (no extension) that belong to `experiment`: same leading number ("01-"), or the same name prefix. */
+export function figuresOf(experiment: string, stems: string[]): string[] {
+  const num = /^(\d+)-/.exec(experiment)?.[1];
+  return stems.filter((s) => (num ? s.startsWith(`${num}-`) : s.startsWith(experiment)));
+}
+
+/** Figure stems with a PNG, without the "-smoke" ones whose default-profile twin exists. */
+export function listFigures(figuresDir: string): string[] {
+  if (!fs.existsSync(figuresDir)) return [];
+  const stems = fs.readdirSync(figuresDir).filter((f) => f.endsWith(".png")).map((f) => f.slice(0, -4)).sort();
+  return stems.filter((s) => !(s.endsWith("-smoke") && stems.includes(s.slice(0, -"-smoke".length))));
+}
+
+function figureMarkdown(stem: string, figuresDir: string, outDir: string): string {
+  const rel = (ext: string) => path.relative(outDir, path.join(figuresDir, `${stem}.${ext}`)).split(path.sep).join("/");
+  const extra = ["svg", "html"].filter((e) => fs.existsSync(path.join(figuresDir, `${stem}.${e}`))).map((e) => `[${e.toUpperCase()}](${rel(e)})`);
+  return `![${stem}](${rel("png")})\n\n*${stem}*${extra.length ? ` (${extra.join(", ")})` : ""}`;
+}
+
+function tableMarkdown(t: Table): string {
+  return markdownTable(t.objects() as Array<Record<string, unknown>>, t.columnNames());
+}
+
+/** The saved paper comparisons: default-profile file per experiment, else its smoke file. */
+function paperComparisons(resultsDir: string): Array<{ experiment: string; profile: string; table: Table }> {
+  if (!fs.existsSync(resultsDir)) return [];
+  const files = fs.readdirSync(resultsDir).filter((f) => f.endsWith(".paper.csv")).sort();
+  const out: Array<{ experiment: string; profile: string; table: Table }> = [];
+  for (const f of files) {
+    const stem = f.slice(0, -".paper.csv".length);
+    const smoke = stem.endsWith("-smoke");
+    const experiment = smoke ? stem.slice(0, -"-smoke".length) : stem;
+    if (smoke && files.includes(`${experiment}.paper.csv`)) continue;
+    out.push({ experiment, profile: smoke ? "smoke" : "default", table: readTable(path.join(resultsDir, f)) });
+  }
+  return out;
+}
+
+export interface SummaryOptions {
+  resultsDir?: string;
+  figuresDir?: string;
+  /** default results/summary.md */
+  out?: string;
+}
+
+/** Builds the markdown of results/summary.md from the results and figures folders. */
+export function buildSummary(opts: SummaryOptions = {}): string {
+  const resultsDir = opts.resultsDir ?? PATHS.results;
+  const figuresDir = opts.figuresDir ?? PATHS.figures;
+  const outDir = path.dirname(opts.out ?? path.join(resultsDir, "summary.md"));
+  const files = fs.existsSync(resultsDir) ? fs.readdirSync(resultsDir).sort() : [];
+  const experiments = files.filter((f) => f.endsWith(".jsonl")).map((f) => f.slice(0, -".jsonl".length));
+  const otherCsv = files.filter((f) => f.endsWith(".csv") && !f.endsWith(".paper.csv") && !experiments.includes(f.slice(0, -".csv".length)));
+  const figures = listFigures(figuresDir);
+  const git = gitState();
+
+  const lines: string[] = [
+    "# Transformer-VQ at CPU scale: results summary",
+    "",
+    `Written by \`npm run summary\` on ${new Date().toISOString()} (code at ${git.commit}${git.dirty ? ", with uncommitted changes" : ""}) ` +
+      "from `results/` and `figures/`. Every notebook appends one row per run to `results/<notebook>.{csv,jsonl}`; " +
+      "the tables below show the latest row per run (smoke-profile rows only when no default-profile run exists yet).",
+    "",
+    "## The paper's numbers beside ours",
+    "",
+  ];
+  const comps = paperComparisons(resultsDir);
+  if (comps.length === 0) lines.push("No notebook has saved a comparison yet (run the notebooks: `npm run main`).", "");
+  for (const c of comps) {
+    lines.push(`**${c.experiment}**${c.profile === "smoke" ? " (smoke profile: CI-sized, not a real result)" : ""}`, "", tableMarkdown(c.table), "");
+  }
+
+  const shown = new Set<string>();
+  for (const exp of experiments) {
+    const rows = summaryRows(readResultRows(exp, resultsDir));
+    const figs = figuresOf(exp, figures);
+    figs.forEach((f) => shown.add(f));
+    lines.push(`## ${exp}`, "");
+    for (const f of figs) lines.push(figureMarkdown(f, figuresDir, outDir), "");
+    if (rows.length) {
+      const smokeOnly = rows.every((r) => r.profile === "smoke");
+      lines.push(`Results (${rows.length} run${rows.length === 1 ? "" : "s"}${smokeOnly ? ", smoke profile only" : ""}; all columns in ` +
+        `[results/${exp}.csv](${path.relative(outDir, path.join(resultsDir, `${exp}.csv`)).split(path.sep).join("/")})):`, "");
+      lines.push(markdownTable(rows, summaryColumns(rows)), "");
+    }
+  }
+  const orphans = figures.filter((f) => !shown.has(f));
+  if (orphans.length) {
+    lines.push("## Other figures", "");
+    for (const f of orphans) lines.push(figureMarkdown(f, figuresDir, outDir), "");
+  }
+  for (const f of otherCsv) {
+    const t = readTable(path.join(resultsDir, f));
+    const rows = t.objects() as Array<Record<string, unknown>>;
+    lines.push(`## ${f}`, "", markdownTable(rows.slice(-30), summaryColumns(rows)), "");
+  }
+  return lines.join("\n");
+}
+
+/** Writes the summary atomically; returns its path. */
+export function writeSummary(opts: SummaryOptions = {}): string {
+  const out = opts.out ?? path.join(opts.resultsDir ?? PATHS.results, "summary.md");
+  atomicWrite(out, buildSummary({ ...opts, out }));
+  return out;
+}
+
+const SPEC: FlagSpec = {
+  results: { kind: "string", help: "results folder (default results/)" },
+  figures: { kind: "string", help: "figures folder (default figures/)" },
+  out: { kind: "string", help: "output file (default <results>/summary.md)" },
+  help: { kind: "boolean", help: "show this help" },
+};
+
+if (require.main === module) {
+  try {
+    const flags = parseFlags(process.argv.slice(2), SPEC);
+    if (flags.help) {
+      console.log(`usage: npm run summary [-- flags]\n${usageLines(SPEC)}`);
+    } else {
+      const out = writeSummary({
+        resultsDir: flags.results !== undefined ? path.resolve(String(flags.results)) : undefined,
+        figuresDir: flags.figures !== undefined ? path.resolve(String(flags.figures)) : undefined,
+        out: flags.out !== undefined ? path.resolve(String(flags.out)) : undefined,
+      });
+      console.log(`summary: ${path.relative(ROOT, out)}`);
+    }
+  } catch (e) {
+    console.error(`summary: ${(e as Error).message}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,56 @@
+// scripts/summary.ts: results/summary.md lists the paper comparison, each experiment's figures (relative links, smoke
+// twins hidden) and the latest row per run as a markdown table (smoke rows hidden once real rows exist).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as aq from "arquero";
+import { appendResult } from "../lib/results";
+import { saveTable } from "../lib/tables";
+import { buildSummary, markdownCell, markdownTable, summaryColumns, writeSummary } from "../scripts/summary";
+
+test("summary.md: paper comparison, figures with relative links, latest real rows per run", () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-summary-"));
+  const results = path.join(root, "results"), figures = path.join(root, "figures");
+  fs.mkdirSync(results);
+  fs.mkdirSync(figures);
+  for (const f of ["01-x-curves.png", "01-x-curves.svg", "01-x-curves-smoke.png", "01-x-only-smoke.png", "99-lonely.png"]) fs.writeFileSync(path.join(figures, f), "png");
+  appendResult("01-x", { run: "a", profile: "smoke", val_bpb: 9.5 }, { dir: results });
+  appendResult("01-x", { run: "b", profile: "default", S: 32, val_bpb: 2.5, n_params: 1000 }, { dir: results });
+  appendResult("01-x", { run: "c", profile: "default", S: 64, val_bpb: 2.25, n_params: 1000 }, { dir: results });
+  appendResult("01-x", { run: "b", profile: "default", S: 32, val_bpb: 2.4, n_params: 1000 }, { dir: results });
+  saveTable(aq.from([{ quantity: "bpb", paper: 0.99, ours: 2.25 }]), path.join(results, "01-x.paper.csv"));
+  saveTable(aq.from([{ quantity: "bpb", paper: 0.99, ours: 9 }]), path.join(results, "01-x-smoke.paper.csv"));
+
+  const out = writeSummary({ resultsDir: results, figuresDir: figures });
+  assert.equal(out, path.join(results, "summary.md"));
+  const md = fs.readFileSync(out, "utf8");
+  assert.equal(md, buildSummary({ resultsDir: results, figuresDir: figures }).replace(/on \S+Z/, md.match(/on \S+Z/)![0]));
+  assert.match(md, /\| bpb \| 0\.99 \| 2\.25 \|/); // the default comparison, not the smoke one
+  assert.doesNotMatch(md, /\| bpb \| 0\.99 \| 9 \|/);
+  assert.match(md, /!\[01-x-curves\]\(\.\.\/figures\/01-x-curves\.png\)/);
+  assert.match(md, /\[SVG\]\(\.\.\/figures\/01-x-curves\.svg\)/);
+  assert.doesNotMatch(md, /01-x-curves-smoke/); // its default twin exists
+  assert.match(md, /01-x-only-smoke\.png/); // no twin: shown
+  assert.match(md, /## Other figures[\s\S]*99-lonely\.png/);
+  // latest row per run, smoke rows hidden: b (2.4, not 2.5) and c
+  const table = md.slice(md.indexOf("## 01-x"));
+  assert.match(table, /\| b \| default \| 32 \| 2\.4 \|/);
+  assert.match(table, /\| c \| default \| 64 \| 2\.25 \|/);
+  assert.doesNotMatch(table, /\| a \| smoke/);
+  assert.doesNotMatch(table, /2\.5 \|/);
+});
+
+test("markdown cells and columns", () => {
+  assert.equal(markdownCell(0.99), "0.99");
+  assert.equal(markdownCell(12345), "12,345");
+  assert.equal(markdownCell("a|b\nc"), "a\\|b c");
+  assert.equal(markdownCell(null), "");
+  assert.equal(markdownTable([{ a: 1, b: "x" }], ["a", "b"]), "| a | b |\n| ---: | --- |\n| 1 | x |");
+  const rows = [
+    { run: "a", run_uid: "u1", S: 32, seed: 0, lr: 1, val_bpb: 2, backend: "native", git_commit: "abc", empty: null },
+    { run: "b", run_uid: "u2", S: 64, seed: 0, lr: 1, val_bpb: 1, backend: "native", git_commit: "abc", empty: null },
+  ];
+  assert.deepEqual(summaryColumns(rows), ["run", "S", "val_bpb", "backend", "git_commit"]);
+});
