@@ -150,3 +150,14 @@ export function runEquivalence(options: EquivalenceOptions): EquivalenceResult {
   const all = [recurrent, ...(parallel ? [parallel] : [])].flatMap((d) => [d.out, d.gradQ, d.gradK, d.gradV, d.gradX]);
   return { options: o, recurrent, parallel, parallelVsRecurrent, maxAbs: Math.max(...all.map((d) => d.abs)) };
 }
+
+/** One flat table row per linear form of a result: the shape, then the max absolute differences. */
+export function equivalenceRows(r: EquivalenceResult): Array<Record<string, number | string>> {
+  const o = r.options;
+  const shape = { T: o.T, L: o.L, M: o.M, S: o.S, B: o.B, H: o.H, h: o.hKV, cache: o.aggCache ? "on" : "off" };
+  const forms: Array<[string, FormDiff | undefined]> = [["recurrent (b)", r.recurrent], ["parallel (c)", r.parallel]];
+  return forms.filter(([, d]) => d).map(([form, d]) => ({
+    ...shape, form, out: d!.out.abs, "∂q": d!.gradQ.abs, "∂k": d!.gradK.abs, "∂v": d!.gradV.abs, "∂x": d!.gradX.abs,
+    "max rel": Math.max(d!.out.rel, d!.gradQ.rel, d!.gradK.rel, d!.gradV.rel, d!.gradX.rel),
+  }));
+}

@@ -38,3 +38,5 @@ export * from "./vq";
 export * from "./attention";
 export * from "./model";
 export * from "./equivalence";
+export * from "./cost";
+export * from "./inspect";

@@ -241,6 +241,8 @@ export interface ForwardOptions {
   seed?: number;
   /** override L for this call (sampling uses 1); the state layout does not depend on it */
   blockLen?: number;
+  /** also return each sublayer's keys (before quantization), for inspection */
+  returnKeys?: boolean;
 }
 
 export interface VQStats {
@@ -259,6 +261,8 @@ export interface ForwardOutput {
   commitLoss: tf.Scalar;
   /** per sublayer, over this call's (masked) tokens: what the EMA update needs (empty for full attention) */
   vqStats: VQStats[];
+  /** with opts.returnKeys: per sublayer, the keys [B, h, n, d_k] */
+  keys?: tf.Tensor4D[];
 }
 
 /** Dropout with a per-site seed; identity when not training or rate 0. */
@@ -306,7 +310,7 @@ function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
-interface SublayerResult { res: tf.Tensor3D; state?: AttnState; commit?: tf.Scalar; stats?: VQStats }
+interface SublayerResult { res: tf.Tensor3D; keys: tf.Tensor4D; state?: AttnState; commit?: tf.Scalar; stats?: VQStats }
 
 /**
  * One attention sublayer (GAU for shga). x [B, n, d] → residual branch [B, n, d].
@@ -330,7 +334,7 @@ function attentionSublayer(m: Model, prefix: string, cb: Codebook | undefined, x
     w: tf.mul(p("xl_v"), scale).reshape([H, c.dK]) as tf.Tensor2D,
   };
   let out: tf.Tensor4D;
-  const result: Partial<SublayerResult> = {};
+  const result: Partial<SublayerResult> = { keys: k };
   if (c.attnType === "full") {
     out = fullAttention(q, k, v, xl);
   } else {
@@ -405,6 +409,7 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
   const newLayers: AttnState[] = [];
   const commits: tf.Scalar[] = [];
   const vqStats: VQStats[] = [];
+  const keys: tf.Tensor4D[] = [];
   const layerDrop = (r: tf.Tensor3D) => drop.apply(r, c.pDropLyr, [B, 1, 1]);
   const names = attentionSublayers(c);
   names.forEach((name, a) => {
@@ -413,6 +418,7 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
     if (r.state) newLayers.push(r.state);
     if (r.commit) commits.push(r.commit);
     if (r.stats) vqStats.push(r.stats);
+    if (opts.returnKeys) keys.push(r.keys);
     if (c.headType !== "shga") x = tf.add(x, layerDrop(mlpSublayer(m, name.replace(/\.attn$/, ".mlp"), x, drop))) as tf.Tensor3D;
   });
 
@@ -431,6 +437,7 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
     state: { pos: state.pos + n, layers: newLayers.map(sgState) },
     commitLoss: (commits.length ? tf.addN(commits) : tf.scalar(0)) as tf.Scalar,
     vqStats,
+    ...(opts.returnKeys ? { keys } : {}),
   };
 }
 
