@@ -302,7 +302,10 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const data = opts.data;
   checkVocabFits(cfg.model, data.vocabSize - 1, `dataset ${data.name} (${data.tokenizer.kind} tokenizer)`);
   checkSequenceLen(data, tc.sequenceLen);
-  const stopAt = Math.min(opts.steps ?? tc.maxSteps, tc.maxSteps);
+  const stopAt = opts.steps ?? tc.maxSteps;
+  if (!(Number.isInteger(stopAt) && stopAt >= 1 && stopAt <= tc.maxSteps)) {
+    throw new Error(`steps = ${stopAt} must be an integer in [1, train.maxSteps = ${tc.maxSteps}] (maxSteps is the schedule's length); raise train.maxSteps to train longer`);
+  }
   checkOutDir(outDir, resume);
   ensureDir(outDir);
   const files = {
@@ -437,8 +440,13 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       await new Promise((res) => setImmediate(res)); // let a notebook kernel flush its displays
     }
     progress?.done();
-    finalEval = runEval();
-    save();
+    // a resumed run that was already complete keeps its records: no second evaluation or checkpoint of the same step
+    const last = evals[evals.length - 1];
+    if (last && last.step === step && lastSaved === step) finalEval = last;
+    else {
+      finalEval = runEval();
+      save();
+    }
   } catch (e) {
     if (pos.state) disposeState(pos.state);
     disposeOptimizer(opt);

@@ -101,6 +101,11 @@ test("stopping mid-sequence after 3 updates and resuming to 8 gives the uninterr
   assert.deepEqual(r3.history.map((m) => m.loss), r1.history.map((m) => m.loss));
   // the partial run's own final evaluation (step 3) stays in the record; the others match the uninterrupted run
   assert.deepEqual(r3.evals.map((e) => e.step), [3, 4, 8]);
+  const again = await trainRun({ config: cfg, data, outDir: split, resume: true, progress: false }); // already complete
+  disposeModel(again.model);
+  assert.deepEqual(again.evals.map((e) => e.step), [3, 4, 8], "resuming a finished run adds no records");
+  assert.ok(checkpointBlob(full).equals(checkpointBlob(split)));
+  await assert.rejects(trainRun({ config: cfg, data, outDir: split, resume: true, steps: 9, progress: false }), /steps = 9 must be an integer in \[1, train\.maxSteps = 8\]/);
   assert.deepEqual(r3.evals.filter((e) => e.step !== 3).map((e) => [e.step, e.loss]), r1.evals.map((e) => [e.step, e.loss]));
 });
 
