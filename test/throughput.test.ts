@@ -1,0 +1,156 @@
+// Throughput study: the analytic FLOP count on hand-computed cases, memory estimate and skip / truncated-backprop
+// plans, the step timer and profiler on a tiny model (structure and no leaks; no timing assertions), the figure.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "../lib/tf";
+import { initBackend } from "../lib/backend";
+import { ModelConfig, getPreset } from "../lib/config";
+import {
+  ThroughputRow, estimateStepBytes, flopSpeedup, flopsPerToken, kernelCategory, measureTrainStep, planPoint, profileTrainStep,
+  vqSpeedups, throughputConfig, throughputFigure, withStepShape,
+} from "../lib/throughput";
+
+/** d = 4, d_k = 2, d_v = 8, S = 3, L = M = 2, V = 5, one SHGA layer (two GAUs). */
+function handModel(over: Partial<ModelConfig> = {}): ModelConfig {
+  return getPreset("tiny", { model: { dModel: 4, dK: 2, dV: 8, nCode: 3, blockLen: 2, memLen: 2, vocabSize: 5, nLayer: 1, ...over } }).model;
+}
+
+test("flopsPerToken: VQ SHGA by hand", () => {
+  const f = flopsPerToken(handModel(), 8);
+  // per GAU: projections 2·4·(2+2+8+8) + 2·8·4 + r = 2·D·d·d_k / T with D = M+1 = 3: 48/8 → 160 + 64 + 6 = 230
+  assert.equal(f.projections, 2 * 230);
+  // per GAU: 2(S + 2L)(d_k + d_v) + 2(L+1)d_k = 2·7·10 + 2·3·2 = 152
+  assert.equal(f.attention, 2 * 152);
+  assert.equal(f.head, 2 * 4 * 5);
+  assert.equal(f.quantizer, 2 * (2 * 3 * 2));
+  assert.equal(f.mlp, 0);
+  assert.equal(f.forward, 460 + 304 + 40 + 24);
+  assert.equal(f.train, 3 * (460 + 304 + 40) + 24);
+});
+
+test("flopsPerToken: full attention by hand, dense and causal; the VQ cost does not grow with T", () => {
+  const full = handModel({ attnType: "full" });
+  const f = flopsPerToken(full, 8);
+  // per GAU: projections 160 + 64 + 2·8·4·2/8 = 240; attention 2·8·(2+8) + 2·8·2 = 192
+  assert.equal(f.projections, 2 * 240);
+  assert.equal(f.attention, 2 * 192);
+  assert.equal(f.quantizer, 0);
+  assert.equal(f.train, 3 * (480 + 384 + 40));
+  assert.equal(flopsPerToken(full, 8, { causal: true }).attention, 192);
+  // VQ per token is constant in T except the amortized relative keys; full grows linearly
+  const vq = handModel();
+  assert.ok(Math.abs(flopsPerToken(vq, 1024).attention - flopsPerToken(vq, 64).attention) < 1e-9);
+  assert.ok(flopsPerToken(full, 1024).attention > 100 * flopsPerToken(full, 8).attention);
+  assert.ok(flopSpeedup(vq, full, 4096) > flopSpeedup(vq, full, 512));
+});
+
+test("flopsPerToken: MHA / MQA heads and the MLP", () => {
+  const mha = throughputConfig({ attnType: "vq-parallel", headType: "mha", T: 16, B: 1, nLayer: 1, preset: "tiny", model: { dModel: 8, dK: 2, nCode: 3, blockLen: 4, memLen: 4, vocabSize: 5 } }).model;
+  assert.equal(mha.nHead, 4); // d_model / d_k
+  assert.equal(mha.dV, 2);
+  assert.equal(mha.dFF, 32); // 4·d_model
+  const f = flopsPerToken(mha, 16);
+  // projections: 2·8·(4·2 + 4·2 + 4·2) + 2·4·2·8 + 2·5·8·4·2/16 (D = M+1 = 5)
+  assert.equal(f.projections, 2 * 8 * 24 + 128 + 40);
+  // attention: 4 heads × [2(3 + 8)(2 + 2) + 2·5·2]
+  assert.equal(f.attention, 4 * (88 + 20));
+  assert.equal(f.mlp, 2 * 2 * 8 * 32);
+  assert.equal(f.quantizer, 4 * 2 * 3 * 2);
+  const mqa = throughputConfig({ attnType: "vq-parallel", headType: "mqa", T: 16, B: 1, nLayer: 1, preset: "tiny", model: { dModel: 8, dK: 2, nCode: 3, blockLen: 4, memLen: 4, vocabSize: 5 } }).model;
+  assert.equal(mqa.dFF, 40); // 5·d_model
+  const g = flopsPerToken(mqa, 16);
+  assert.equal(g.projections, 2 * 8 * (8 + 2 + 2) + 128 + 2 * 5 * 8 * 2 / 16);
+  assert.equal(g.quantizer, 2 * 3 * 2); // one key head, one codebook
+  assert.equal(g.attention, f.attention); // every query head still scores 2L keys and S codes
+});
+
+test("throughputConfig: the paper's throughput model per head type", () => {
+  const shga = throughputConfig({ attnType: "vq-parallel", headType: "shga", T: 8192, B: 1, nLayer: 2 }).model;
+  assert.deepEqual([shga.dModel, shga.dK, shga.dV, shga.nCode, shga.blockLen, shga.memLen, shga.nHead, shga.nLayer], [768, 128, 1536, 512, 512, 512, 1, 2]);
+  const mqa = throughputConfig({ attnType: "full", headType: "mqa", T: 8192, B: 1, nLayer: 1 });
+  assert.deepEqual([mqa.model.nHead, mqa.model.dV, mqa.model.dFF, mqa.model.attnType], [6, 128, 3840, "full"]);
+  assert.equal(mqa.train.updateLen, 8192);
+});
+
+test("planPoint: fits, truncated backprop for VQ past the budget, skip for the quadratic model with the reason", () => {
+  const GiB = 2 ** 30;
+  const small = throughputConfig({ attnType: "full", headType: "shga", T: 1024, B: 1, nLayer: 1 });
+  const p = planPoint(small, 12 * GiB);
+  assert.equal(p.run, true);
+  assert.equal(p.U, 1024);
+  assert.equal(p.reason, "");
+  const full = throughputConfig({ attnType: "full", headType: "shga", T: 65536, B: 1, nLayer: 1 });
+  const q = planPoint(full, 12 * GiB);
+  assert.equal(q.run, false);
+  assert.match(q.reason, /skipped: estimated step memory .* GiB exceeds the budget of 12\.0 GiB \(the T×T score tensors of full attention at T = 65536\)/);
+  const vq = throughputConfig({ attnType: "vq-parallel", headType: "shga", T: 131072, B: 1, nLayer: 1 });
+  const r = planPoint(vq, 12 * GiB);
+  assert.equal(r.run, true);
+  assert.ok(r.U < 131072 && 131072 % r.U === 0 && r.U >= 2048, `U = ${r.U}`);
+  assert.ok(r.estimatedBytes <= 12 * GiB);
+  assert.match(r.reason, /truncated backprop: \d+ updates of U = \d+ tokens/);
+  // nothing fits: the VQ point is skipped too
+  const none = planPoint(vq, 0.1 * GiB);
+  assert.equal(none.run, false);
+  assert.match(none.reason, /activations at T = 131072/);
+  // the estimate: quadratic in T for full attention, linear for VQ
+  const est = (attnType: "full" | "vq-parallel", T: number) => estimateStepBytes(throughputConfig({ attnType, headType: "shga", T, B: 1, nLayer: 1 }));
+  const grow = (a: "full" | "vq-parallel") => (est(a, 16384) - est(a, 8192)) / (est(a, 8192) - est(a, 4096));
+  assert.ok(grow("full") > 2.5, `full grows ${grow("full")}`);
+  assert.ok(Math.abs(grow("vq-parallel") - 2) < 1e-6);
+});
+
+test("measureTrainStep on cpu: median of the timed steps, throughput fields, truncated backprop, no leaked tensors", async () => {
+  await initBackend("cpu");
+  const cfg = throughputConfig({ attnType: "vq-parallel", headType: "shga", T: 32, B: 2, nLayer: 1, preset: "tiny" });
+  const before = tf.memory().numTensors;
+  const t = measureTrainStep(cfg, { reps: 3, warmup: 1 });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(t.times.length, 3);
+  assert.deepEqual([t.B, t.T, t.U], [2, 32, 32]);
+  assert.ok(t.seconds > 0 && t.seconds >= Math.min(...t.times) && t.seconds <= Math.max(...t.times));
+  assert.ok(Math.abs(t.tokensPerSec - 64 / t.seconds) < 1e-6);
+  assert.equal(t.flopsPerToken, flopsPerToken(cfg.model, 32).train);
+  assert.ok(t.peakTensorBytes > 0 && t.peakRssBytes > 0);
+  assert.ok(Math.abs(t.firstLoss - Math.log(cfg.model.vocabSize)) < 1.5, `first loss ${t.firstLoss}`);
+  // two updates of 16 tokens per step
+  const u = measureTrainStep(withStepShape(cfg, { U: 16 }), { reps: 1, warmup: 0 });
+  assert.equal(u.U, 16);
+  assert.ok(Number.isFinite(u.firstLoss));
+  assert.equal(tf.memory().numTensors, before);
+  assert.throws(() => measureTrainStep(cfg, { reps: 0 }), /reps = 0 must be an integer ≥ 1/);
+});
+
+test("profileTrainStep: kernel times by name and category, engine hooks restored, no leaks", async () => {
+  await initBackend("cpu");
+  const cfg = throughputConfig({ attnType: "full", headType: "shga", T: 16, B: 1, nLayer: 1, preset: "tiny" });
+  const engine = tf.engine() as unknown as { runKernelFunc: unknown; disposeTensor: unknown };
+  const [run, dispose] = [engine.runKernelFunc, engine.disposeTensor];
+  const before = tf.memory().numTensors;
+  const p = profileTrainStep(cfg, { reps: 1, warmup: 1 });
+  assert.equal(engine.runKernelFunc, run);
+  assert.equal(engine.disposeTensor, dispose);
+  assert.equal(tf.memory().numTensors, before);
+  const mm = p.kernels.find((k) => k.kernel === "BatchMatMul");
+  assert.ok(mm && mm.calls > 0 && mm.category === "matmul");
+  const share = p.categories.reduce((a, c) => a + c.share, 0);
+  assert.ok(share > 0.5 && share < 1.5, `shares sum to ${share}`);
+  assert.equal(kernelCategory("Softmax"), "softmax/exp");
+  assert.equal(kernelCategory("Transpose"), "transpose");
+  assert.equal(kernelCategory("ConcatV2"), "concat/slice/pad/tile");
+  const detailed = profileTrainStep(cfg, { reps: 1, warmup: 0, byShape: true });
+  assert.ok(detailed.kernels.some((k) => k.kernel === "BatchMatMul" && /a\[.*\] b\[/.test(k.shapes ?? "")));
+});
+
+test("vqSpeedups and the throughput figure", () => {
+  const row = (attn_type: string, T: number, tps: number, status: ThroughputRow["status"] = "ok"): ThroughputRow =>
+    ({ backend: "cpu", model: attn_type === "full" ? "full" : "vq", attn_type, head_type: "shga", T, B: 1, n_layer: 1, status, tokens_per_s: status === "ok" ? tps : null });
+  const rows = [row("vq-parallel", 1024, 100), row("full", 1024, 50), row("vq-parallel", 2048, 100), row("full", 2048, 25), row("vq-parallel", 4096, 100), row("full", 4096, 0, "skipped")];
+  assert.deepEqual(vqSpeedups(rows).map((s) => [s.T, s.speedup]), [[1024, 2], [2048, 4]]);
+  const fig = throughputFigure(rows, { shga: [[1024, 1.5], [4096, 3]] });
+  assert.equal(fig.data.length, 4); // VQ, quadratic, speedup, FLOP ratio
+  assert.ok(fig.data.slice(2).every((t) => t.xaxis === "x2" && t.yaxis === "y2"));
+  assert.equal((fig.layout.xaxis as { type: string }).type, "log");
+  assert.equal((fig.layout.yaxis2 as { type: string }).type, "log");
+  assert.throws(() => throughputFigure([row("full", 8, 0, "skipped")]), /no measured points/);
+});
