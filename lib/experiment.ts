@@ -407,6 +407,7 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRes
       ...configEssentials(cfg),
       ...Object.assign({}, ...Object.values(splits).map((r) => evalColumns(r!))),
       ...historySummary(history, B * U),
+      ...(cfg.model.attnType === "full" ? { code_usage: null, code_entropy_bits: null } : {}), // no codebook
       wall_s: book.wallSeconds,
       run_dir: path.relative(ROOT, runDir),
     }, { dir: spec.resultsDir });
