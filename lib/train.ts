@@ -211,8 +211,8 @@ function truncateJSONL(file: string, lines: number): void {
   fs.writeFileSync(file, kept.map((l) => l + "\n").join(""));
 }
 
-/** Refuses to reuse a run folder unless resuming; returns whether it already holds a run. */
-function checkOutDir(outDir: string, resume: boolean): void {
+/** Refuses to reuse a non-empty run folder unless resuming (nothing is ever overwritten silently). */
+export function checkOutDir(outDir: string, resume: boolean): void {
   const exists = fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0;
   if (exists && !resume) {
     throw new Error(`output folder ${outDir} already holds a run; pass --resume (resume: true) to continue it, ` +

@@ -1,21 +1,20 @@
 // Trains (or resumes) one run: npm run train -- --preset tiny --data foldoc --out runs/tiny-foldoc [--resume]
 // [--steps N] [--seed S] [--set train.lrMax=1e-3 ...]. stdout: one JSON line per evaluation, then one summary line
 // {"val_bpb", "steps", "tokens_per_s", ...}; progress and the backend line go to stderr.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeBackend, initBackend } from "../lib/backend";
 import { Config, getPreset, presetNames, validateConfig } from "../lib/config";
 import { PATHS } from "../lib/io";
 import { disposeModel } from "../lib/model";
-import { readRunConfig, trainRun } from "../lib/train";
+import { RUN_FILES, checkOutDir, readRunConfig, readRunData, trainRun } from "../lib/train";
+import { TokenizerJSON } from "../lib/data/vocab";
 import { FlagSpec, UsageError, applySettings, parseFlags, usageLines } from "./args";
 import { loadCliDataset } from "./data";
-import { TokenizerJSON } from "../lib/data/vocab";
-import { readJSON } from "../lib/io";
-import * as fs from "node:fs";
 
 const SPEC: FlagSpec = {
   preset: { kind: "string", help: `config preset: ${presetNames().join(", ")} (with --resume: default the run's own config)` },
-  data: { kind: "string", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes" },
+  data: { kind: "string", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes (with --resume: default the run's)" },
   out: { kind: "string", help: "run folder (default runs/<preset>-<data>); an existing one is refused unless --resume" },
   resume: { kind: "boolean", help: "continue the run in --out from its last checkpoint" },
   steps: { kind: "number", help: "parameter updates in the run (sets train.maxSteps, the schedule length)" },
@@ -46,17 +45,20 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (flags.data === undefined) throw new UsageError("--data is required: a dataset name or the path of a file");
-  const dataSpec = String(flags.data);
+  if (flags.data === undefined && !(flags.resume && flags.out !== undefined)) {
+    throw new UsageError("--data is required: a dataset name or the path of a file");
+  }
   const outDir = path.resolve(flags.out !== undefined ? String(flags.out) :
-    path.join(PATHS.runs, `${flags.preset ?? "run"}-${path.basename(dataSpec).replace(/[^A-Za-z0-9._-]/g, "_")}`));
+    path.join(PATHS.runs, `${flags.preset ?? "run"}-${path.basename(String(flags.data)).replace(/[^A-Za-z0-9._-]/g, "_")}`));
+  checkOutDir(outDir, Boolean(flags.resume)); // before loading any data
+  // a resumed run keeps its dataset (by default) and the vocabulary it was trained with
+  const saved = flags.resume && fs.existsSync(path.join(outDir, RUN_FILES.tokenizer)) ? readRunData(outDir) : undefined;
+  const dataSpec = flags.data !== undefined ? String(flags.data) : saved ? saved.name : "";
+  if (!dataSpec) throw new UsageError(`--data is required: ${outDir} holds no run to take it from`);
   const cfg = requestedConfig(flags, outDir);
   const info = await initBackend();
   console.error(describeBackend(info));
-  // a resumed run decodes with the vocabulary it was trained with
-  const savedTokenizer = path.join(outDir, "tokenizer.json");
-  const tokenizer = flags.resume && fs.existsSync(savedTokenizer) ? readJSON<TokenizerJSON>(savedTokenizer) :
-    flags.tokenizer === undefined ? undefined : String(flags.tokenizer);
+  const tokenizer = saved ? saved.tokenizerJSON : flags.tokenizer === undefined ? undefined : String(flags.tokenizer);
   if (typeof tokenizer === "string" && tokenizer !== "bytes" && tokenizer !== "bpe") throw new UsageError(`--tokenizer ${tokenizer}: use bytes or bpe`);
   const data = loadCliDataset(dataSpec, cfg, (flags.set as string[]).some((s) => s.startsWith("model.vocabSize=")),
     { tokenizer: tokenizer as "bytes" | "bpe" | TokenizerJSON | undefined, bpeVocabSize: flags["bpe-vocab"] as number | undefined });
