@@ -42,7 +42,7 @@ export interface StepMetrics {
   step: number;
   /** CE in nats per non-pad target token */
   loss: number;
-  /** loss / ln 2 (bits per byte on byte data) */
+  /** loss / ln 2: bits per byte on byte data (bits per token with a subword vocabulary) */
   bpb: number;
   /** commitment loss (Σ over sublayers) */
   commit: number;
@@ -50,7 +50,7 @@ export interface StepMetrics {
   lr: number;
   /** global gradient norm before clipping */
   gradNorm: number;
-  /** fraction of codewords hit in this update, mean over sublayers */
+  /** fraction of codewords hit in this update, mean over sublayers (0 for full attention: no codebooks) */
   codeUsage: number;
   /** entropy of the shortcode histogram in bits, mean over sublayers (max log2 S) */
   codeEntropy: number;
