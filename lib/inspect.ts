@@ -112,7 +112,7 @@ export function keysFigure(kc: KeysAndCodes, title?: string): PlotlyFigure {
   return {
     data: [
       { type: "scattergl", mode: "markers", name: "keys (colour = shortcode)", x: pk.map((p) => p[0]), y: pk.map((p) => p[1]),
-        text: kc.codes.map((z) => `code ${z}`), marker: { size: 4, opacity: 0.55, color: kc.codes, colorscale: "Turbo" } },
+        text: kc.codes.map((z) => `code ${z}`), marker: { size: 4, opacity: 0.55, color: kc.codes, colorscale: "Rainbow" } },
       { type: "scatter", mode: "markers", name: "codewords in use", x: pc.map((p) => p[0]), y: pc.map((p) => p[1]),
         text: used.map((s) => `codeword ${s}`), marker: { size: 9, symbol: "x", color: "#000", line: { width: 1 } } },
     ],
