@@ -162,6 +162,14 @@ function addLogTicks(layout: Record<string, unknown>, series: Series[]): void {
   }
 }
 
+/**
+ * Category labels on x (e.g. "cache on", "full attention") need a category axis: paperLayout sets "linear", on
+ * which Plotly draws no bars or points for text values.
+ */
+function useCategoryAxis(layout: Record<string, unknown>, series: Series[]): void {
+  if (series.some((s) => s.x.some((v) => typeof v === "string"))) (layout.xaxis as Record<string, unknown>).type = "category";
+}
+
 function errorBars(s: Series, color: string): Record<string, unknown> | undefined {
   return s.error ? { type: "data", array: s.error, visible: true, color, thickness: 1.5, width: 5 } : undefined;
 }
@@ -185,6 +193,7 @@ export function lineFigure(series: Series[], opts: FigureOptions): PlotlyFigure 
   });
   const layout = paperLayout({ ...opts, legend: opts.legend ?? series.length > 1 });
   addLogTicks(layout, series);
+  useCategoryAxis(layout, series);
   return { data, layout };
 }
 
@@ -210,6 +219,7 @@ export function barFigure(series: Series[], opts: FigureOptions): PlotlyFigure {
   });
   const layout = paperLayout({ ...opts, legend: opts.legend ?? series.length > 1 });
   addLogTicks(layout, series);
+  useCategoryAxis(layout, series);
   return { data, layout: { ...layout, barmode: "group", bargap: 0.25, bargroupgap: 0.05 } };
 }
 

@@ -45,6 +45,7 @@ test("builders: one trace per series, palette colours, error bars, log axes with
   const bars = barFigure([{ name: "bpb", x: ["cache on", "cache off"], y: [1.5, 1.6], error: [0.01, 0.02] }], { x: "variant", y: "bpb" });
   assert.equal(bars.layout.barmode, "group");
   assert.equal(bars.layout.showlegend, false);
+  assert.equal((bars.layout.xaxis as Record<string, unknown>).type, "category", "text labels need a category axis (a linear one draws nothing)");
   assert.equal(scatterFigure([{ name: "runs", x: [1, 2], y: [3, 4] }], { x: "a", y: "b" }).data[0].mode, "markers");
 
   assert.throws(() => lineFigure([{ name: "bad", x: [1, 2, 3], y: [1, 2] }], { x: "a", y: "b" }), /series 'bad' has 3 x values but 2 y values/);
