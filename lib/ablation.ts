@@ -15,7 +15,7 @@ import { PATHS } from "./io";
 import { ResultRow, flattenRow, readResultRows } from "./results";
 import type { ExperimentSpec } from "./experiment";
 import { std } from "./bench";
-import { PALETTE, PlotlyFigure, Series, barFigure, lineFigure } from "./plots";
+import { PALETTE, PlotlyFigure, Series, lineFigure } from "./plots";
 import type { Table } from "./tables";
 
 /** What every ablation setting shares in one profile. */
@@ -39,8 +39,9 @@ export interface AblationBase {
  * - smoke (CI, seconds): the tiny preset, 3 updates, 1 seed.
  * - default: a 2-layer SHGA Transformer-VQ with d_model = 64, d_k = 16, d_v = 128 (~0.15M parameters), S = 64,
  *   T = 512 = 16 L with L = M = 32 (the cache holds 14 of the 16 blocks a late query can see), batch 8, AdamW
- *   at 3e-3 with 10 warm-up updates, on the FOLDOC stand-in for Enwik8 (bytes). Per update about 0.5 s (S = 4)
- *   to 2.7 s (S = 256) on the native backend with 2 threads on a busy 2-core machine.
+ *   at 3e-3 with 10 warm-up updates, 120 updates (0.5 M bytes), on the FOLDOC stand-in for Enwik8 (bytes).
+ *   Measured per update on the native backend (2 threads) while other jobs shared the 2 cores (load 9-15):
+ *   0.5-0.8 s at S = 4, 1.1-1.6 s at S = 64, 1.7-2.7 s at S = 128-256; cache off or full attention 0.6-0.8 s.
  * @param profile the notebook's profile, "smoke" or "default"
  */
 export function ablationBase(profile: string): AblationBase {
@@ -52,7 +53,7 @@ export function ablationBase(profile: string): AblationBase {
   }
   if (profile === "default") {
     return {
-      preset: "cpu-small", dataset: "foldoc", steps: 150, seeds: [0, 1, 2], evalTokens: 32_768,
+      preset: "cpu-small", dataset: "foldoc", steps: 120, seeds: [0, 1, 2], evalTokens: 32_768,
       overrides: {
         model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 32, memLen: 32 },
         train: { batchSize: 8, sequenceLen: 512, updateLen: 512, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 50, evalTokens: 8192 },
@@ -353,8 +354,8 @@ export interface AblationFigureOptions {
 }
 
 /**
- * Mean ± std over seeds of `metric` per setting of `by` (a line with error bars for numeric knobs, bars for
- * categorical ones), with every run drawn as a small grey marker so the reader sees n and the spread.
+ * Mean ± std over seeds of `metric` per setting of `by` (a line with error bars for numeric knobs, a dot plot with
+ * error bars for categorical ones), with every run drawn as a small grey marker so the reader sees n and the spread.
  * @param rows results rows (ablationRows)
  * @param by the knob's column; metric: the y column
  */
@@ -383,10 +384,11 @@ export function ablationFigure(rows: Array<Record<string, unknown>>, by: string,
     (fig.data[1].marker as Record<string, unknown>).opacity = 0.7;
     return fig;
   }
-  const fig = barFigure([main], { title: opts.title, x: { title: opts.x }, y: axisY, legend: true });
-  fig.data.push({
-    type: "scatter", mode: "markers", name: runs.name, x: runs.x, y: runs.y,
-    marker: { color: "#444444", size: 7, opacity: 0.8, symbol: "circle-open", line: { width: 1.5 } },
-  });
+  // Categories: a dot plot (mean ± std as a large marker) rather than bars, whose axis would have to start at zero
+  // and hide differences of a few hundredths of a bit.
+  const fig = lineFigure([{ ...main, mode: "markers" }, runs, ...extra], { title: opts.title, x: { title: opts.x }, y: axisY, legend: true });
+  (fig.data[0].marker as Record<string, unknown>).size = 14;
+  (fig.data[0].marker as Record<string, unknown>).symbol = "diamond";
+  fig.data[1].marker = { color: "#444444", size: 8, opacity: 0.8, symbol: "circle-open", line: { width: 1.5 } };
   return fig;
 }

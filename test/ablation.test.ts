@@ -93,7 +93,7 @@ test("checkTrend: matches / opposite / within noise / too few runs, with the num
   assert.ok(Number.isNaN(cat.rho), "no rank correlation for a categorical knob");
 });
 
-test("ablationFigure: line with error bars + single runs for numbers, bars + markers for categories", () => {
+test("ablationFigure: line with error bars + single runs for numbers, a dot plot on a category axis for categories", () => {
   const rows = [4, 64, 16].flatMap((S) => [0, 1].map((seed) => ({ S, seed, bpb: 3 - S / 100 + seed / 10 })));
   const fig = ablationFigure(rows, "S", "bpb", { x: "codebook size S", y: "bpb", logX: true });
   assert.equal(fig.data.length, 2);
@@ -103,23 +103,24 @@ test("ablationFigure: line with error bars + single runs for numbers, bars + mar
   assert.equal((fig.data[1].y as number[]).length, 6, "every run drawn");
   assert.equal((fig.layout.xaxis as { type: string }).type, "log");
   const cat = ablationFigure([{ v: "off", y: 2 }, { v: "on", y: 1 }], "v", "y", { x: "variant", y: "y", order: ["on", "off"] });
-  assert.equal(cat.data[0].type, "bar");
+  assert.equal(cat.data[0].mode, "markers");
   assert.deepEqual(cat.data[0].x, ["on", "off"]);
+  assert.equal((cat.layout.xaxis as { type: string }).type, "category");
   assert.throws(() => ablationFigure(rows, "S", "nope", { x: "S", y: "y" }), /no run has a value of nope/);
 });
 
 test("ablationSpec: the base with the setting on top, a run id per profile/steps/setting/seed; ablationMatch", () => {
   const base = ablationBase("default");
   const spec = ablationSpec("10-ablation-codebook-size", base, "default", { params: { S: 16 }, overrides: { model: { nCode: 16 } } }, 2);
-  assert.equal(spec.run, "default-u150-S16-seed2");
+  assert.equal(spec.run, "default-u120-S16-seed2");
   assert.deepEqual(spec.params, { S: 16, seed: 2 });
   assert.equal(spec.seed, 2);
   assert.equal(getPreset(spec.preset, spec.overrides).model.nCode, 16);
   assert.equal(getPreset(spec.preset, spec.overrides).model.dModel, 64, "base overrides kept");
   const v = ablationSpec("x", base, "smoke", { params: { variant: "cache off" }, overrides: {} }, 0);
-  assert.equal(v.run, "smoke-u150-cache-off-seed0");
+  assert.equal(v.run, "smoke-u120-cache-off-seed0");
   const m = ablationMatch(base, "default");
   assert.equal(m.profile, "default");
-  assert.equal(m.steps, 150);
+  assert.equal(m.steps, 120);
   assert.equal(m["train.sequenceLen"], ablationConfig(base).train.sequenceLen);
 });
