@@ -40,3 +40,4 @@ export * from "./model";
 export * from "./equivalence";
 export * from "./cost";
 export * from "./inspect";
+export * from "./throughput";

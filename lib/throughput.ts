@@ -531,69 +531,316 @@ export function profileTrainStep(cfg: Config, opts: MeasureOptions & { byShape?:
 }
 
 // ------------------------------------------------------------------------------------------------------------
-// Figure
+// The sweep: rows of the benchmark (shared by scripts/bench.ts and notebooks/20-throughput)
 // ------------------------------------------------------------------------------------------------------------
 
-/** One measured (or skipped) point, as the benchmark's CSV holds it. */
+/** One measured, skipped or failed point: a row of results/throughput.csv. */
 export interface ThroughputRow {
   backend: string;
+  backend_detail: string;
+  /** "vq" (vq-parallel), "full" (quadratic) or "small" (the cpu-small preset's step) */
   model: string;
   attn_type: string;
   head_type: string;
+  /** tokens per sequence */
   T: number;
+  /** sequences per step */
   B: number;
   n_layer: number;
+  /** tokens per parameter update (T unless truncated backprop was needed to fit memory) */
+  update_len: number;
   status: "ok" | "skipped" | "failed";
+  /** why skipped / failed, or the truncated-backprop note */
+  reason: string;
+  reps: number;
+  warmup: number;
+  /** median seconds per step (B × T tokens) */
+  seconds_per_step: number | null;
+  seconds_std: number | null;
   tokens_per_s: number | null;
-  [key: string]: string | number | boolean | null;
+  /** microseconds per token */
+  us_per_token: number | null;
+  /** analytic training FLOPs per token */
+  flops_per_token: number;
+  achieved_gflops: number | null;
+  matmul_peak_gflops: number | null;
+  /** achieved / matmul peak */
+  frac_of_peak: number | null;
+  /** VQ rows: tokens/s over the quadratic model's at the same T (both measured) */
+  speedup: number | null;
+  /** VQ rows: the quadratic model's training FLOPs per token over VQ's (the speedup at equal FLOP rates) */
+  flop_ratio: number | null;
+  peak_rss_mb: number | null;
+  peak_tf_mb: number | null;
+  /** estimateStepBytes of the planned update, MiB */
+  est_mb: number;
+  first_loss: number | null;
+  d_model: number;
+  d_k: number;
+  d_v: number;
+  n_head: number;
+  n_code: number;
+  block_len: number;
+  d_ff: number;
+}
+
+/** A not-yet-measured row for a config (status "ok" until planned otherwise). */
+export function throughputRow(backend: string, cfg: Config, model?: string): ThroughputRow {
+  const m = cfg.model;
+  const T = cfg.train.sequenceLen;
+  return {
+    backend, backend_detail: "", model: model ?? (m.attnType === "full" ? "full" : "vq"), attn_type: m.attnType, head_type: m.headType,
+    T, B: cfg.train.batchSize, n_layer: m.nLayer, update_len: cfg.train.updateLen, status: "ok", reason: "",
+    reps: 0, warmup: 0, seconds_per_step: null, seconds_std: null, tokens_per_s: null, us_per_token: null,
+    flops_per_token: flopsPerToken(m, cfg.train.updateLen).train, achieved_gflops: null, matmul_peak_gflops: null, frac_of_peak: null,
+    speedup: null, flop_ratio: null, peak_rss_mb: null, peak_tf_mb: null, est_mb: estimateStepBytes(cfg) / 2 ** 20, first_loss: null,
+    d_model: m.dModel, d_k: m.dK, d_v: m.dV, n_head: m.nHead, n_code: m.nCode, block_len: m.blockLen, d_ff: m.dFF,
+  };
+}
+
+export interface ThroughputSweepOptions {
+  /** sequence lengths of the SHGA points (and of mha/mqa unless headTs is given) */
+  Ts: number[];
+  heads: HeadType[];
+  /** sequence lengths of the mha / mqa points (default Ts) */
+  headTs?: number[];
+  B: number;
+  nLayer: number;
+  /** overrides of the paper's throughput model (e.g. smaller widths for a smoke run) */
+  model?: Partial<ModelConfig>;
+  reps: number;
+  warmup: number;
+  /** memory budget per point, bytes */
+  budgetBytes: number;
+  /** the cpu-small preset's step at this shape (the preset's own B and T in the benchmark), or none */
+  small?: { B: number; T: number };
+}
+
+/** One point of a sweep: its row (status "skipped" when it does not fit) and the config to run. */
+export interface PlannedPoint {
+  row: ThroughputRow;
+  /** the config to measure, with the planned update length; undefined when skipped */
+  cfg?: Config;
+  /** the quadratic row measured beside this VQ row */
+  pair?: ThroughputRow;
+}
+
+/** The cpu-small preset's training step at shape B × T (one update over T). */
+export function smallModelConfig(shape: { B: number; T: number }): Config {
+  return withStepShape(getPreset("cpu-small"), { B: shape.B, T: shape.T, U: shape.T });
 }
 
 /**
- * Two panels: tokens/s vs T (log-log) per model and head type, and the speedup of Transformer-VQ over the
- * quadratic model at each T where both ran (with the FLOP-ratio prediction dashed when given).
- * @param rows benchmark rows (status "ok" rows are drawn)
- * @param predicted optional [T, FLOP-ratio speedup] per head type
+ * Every point of a sweep in the order it runs: per head type and T, VQ (vq-parallel) then the quadratic model
+ * (full), then the small model; each planned against the memory budget (planPoint).
+ * @param backend backend name for the rows
  */
-export function throughputFigure(rows: ThroughputRow[], predicted: Record<string, Array<[number, number]>> = {}): PlotlyFigure {
+export function planThroughputSweep(backend: string, o: ThroughputSweepOptions): PlannedPoint[] {
+  const out: PlannedPoint[] = [];
+  const plan = (cfg: Config, model?: string): PlannedPoint => {
+    const p = planPoint(cfg, o.budgetBytes);
+    const run = p.run ? withStepShape(cfg, { U: p.U }) : undefined;
+    const row = throughputRow(backend, run ?? cfg, model);
+    Object.assign(row, { reason: p.reason, est_mb: p.estimatedBytes / 2 ** 20, status: p.run ? "ok" : "skipped" });
+    const point: PlannedPoint = { row, cfg: run };
+    out.push(point);
+    return point;
+  };
+  for (const headType of o.heads) {
+    for (const T of headType !== "shga" && o.headTs ? o.headTs : o.Ts) {
+      const spec = (attnType: AttnType): ThroughputPointSpec => ({ attnType, headType, T, B: o.B, nLayer: o.nLayer, model: o.model });
+      const vqCfg = throughputConfig(spec("vq-parallel"));
+      const fullCfg = throughputConfig(spec("full"));
+      const vq = plan(vqCfg);
+      vq.pair = plan(fullCfg).row;
+      vq.row.flop_ratio = flopSpeedup(vqCfg.model, fullCfg.model, T);
+    }
+  }
+  if (o.small) plan(smallModelConfig(o.small), "small");
+  return out;
+}
+
+/** Fills a row from a measurement (status ok) against the backend's matmul peak. */
+export function completeRow(row: ThroughputRow, t: StepTiming, peakGflops: number, reps: number, warmup: number): ThroughputRow {
+  return Object.assign(row, {
+    status: "ok", reps, warmup, seconds_per_step: t.seconds, seconds_std: t.secondsStd, tokens_per_s: t.tokensPerSec,
+    us_per_token: t.secondsPerToken * 1e6, flops_per_token: t.flopsPerToken, achieved_gflops: t.achievedGflops,
+    matmul_peak_gflops: peakGflops, frac_of_peak: t.achievedGflops / peakGflops, peak_rss_mb: t.peakRssBytes / 2 ** 20,
+    peak_tf_mb: t.peakTensorBytes / 2 ** 20, first_loss: t.firstLoss, update_len: t.U,
+  } as Partial<ThroughputRow>);
+}
+
+/** Sets each VQ row's speedup over its quadratic pair where both were measured; returns the rows in order. */
+export function throughputSweepRows(points: PlannedPoint[]): ThroughputRow[] {
+  for (const p of points) {
+    if (p.pair && p.row.status === "ok" && p.pair.status === "ok") p.row.speedup = p.row.tokens_per_s! / p.pair.tokens_per_s!;
+  }
+  return points.map((p) => p.row);
+}
+
+/** One line naming the backend, the point and its numbers (the benchmark's stdout format). */
+export function describeRow(r: ThroughputRow): string {
+  const name = r.model === "small" ? "cpu-small (vq-parallel)" : `${r.head_type} ${r.attn_type}`;
+  const head = `[bench] ${r.backend.padEnd(6)} ${name.padEnd(24)} T=${String(r.T).padEnd(6)} B=${r.B}`;
+  if (r.status !== "ok") return `${head}  ${r.status}: ${r.reason}`;
+  const n = (x: number | null, d = 1) => (x === null ? "?" : x.toFixed(d));
+  const u = r.update_len !== r.T ? ` U=${r.update_len}` : "";
+  return `${head}${u}  ${n(r.tokens_per_s, 0)} tok/s, ${n(r.seconds_per_step, 2)} s/step (±${n(r.seconds_std, 2)}, ${r.reps} reps), ` +
+    `${n(r.achieved_gflops)} GFLOP/s = ${n(r.frac_of_peak === null ? null : 100 * r.frac_of_peak)}% of matmul peak, RSS ${n(r.peak_rss_mb === null ? null : r.peak_rss_mb / 1024, 2)} GiB` +
+    (r.speedup !== null ? `, speedup ${r.speedup.toFixed(2)}× (FLOP ratio ${n(r.flop_ratio, 2)}×)` : "");
+}
+
+/**
+ * Runs a planned sweep in this process (the notebook's path; scripts/bench.ts runs each point in a child process
+ * instead, for a clean peak RSS per point). Yields to the event loop between points so a notebook can display.
+ * @param onRow called after each point (e.g. to print describeRow)
+ */
+export async function runThroughputSweep(points: PlannedPoint[], o: { peakGflops: number; reps: number; warmup: number; backendDetail?: string; onRow?: (r: ThroughputRow) => void }): Promise<ThroughputRow[]> {
+  for (const p of points) {
+    p.row.matmul_peak_gflops = o.peakGflops;
+    if (o.backendDetail) p.row.backend_detail = o.backendDetail;
+    if (p.cfg) {
+      try {
+        completeRow(p.row, measureTrainStep(p.cfg, { reps: o.reps, warmup: o.warmup }), o.peakGflops, o.reps, o.warmup);
+      } catch (e) {
+        Object.assign(p.row, { status: "failed", reason: (e as Error).message.slice(0, 300) });
+      }
+    }
+    if (p.pair && p.row.status === "ok" && p.pair.status === "ok") p.row.speedup = p.row.tokens_per_s! / p.pair.tokens_per_s!;
+    await new Promise((res) => setImmediate(res));
+    const pairOf = points.find((q) => q.pair === p.row);
+    if (pairOf) {
+      throughputSweepRows([pairOf]);
+      o.onRow?.(pairOf.row);
+      o.onRow?.(p.row);
+    } else if (!p.pair) o.onRow?.(p.row);
+  }
+  return throughputSweepRows(points);
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Summaries: speedups, extrapolation, per-token scaling
+// ------------------------------------------------------------------------------------------------------------
+
+/** Speedup tokens/s(VQ) / tokens/s(full) at every T where both models ran (rows of one backend and head type). */
+export function vqSpeedups(rows: ThroughputRow[]): Array<{ T: number; speedup: number; vq: number; full: number }> {
+  const out: Array<{ T: number; speedup: number; vq: number; full: number }> = [];
+  const Ts = [...new Set(rows.map((r) => r.T))].sort((a, b) => a - b);
+  for (const T of Ts) {
+    const vq = rows.find((r) => r.T === T && r.model === "vq" && r.status === "ok");
+    const full = rows.find((r) => r.T === T && r.model === "full" && r.status === "ok");
+    if (vq?.tokens_per_s && full?.tokens_per_s) out.push({ T, speedup: vq.tokens_per_s / full.tokens_per_s, vq: vq.tokens_per_s, full: full.tokens_per_s });
+  }
+  return out;
+}
+
+/**
+ * The quadratic model's seconds per token at T, extrapolated from its measured points: a least-squares fit of
+ * s/token = a + b·T (its work per token is linear in T) over the measured T ≥ minT. Undefined with < 2 points.
+ * @param rows the quadratic model's rows of one backend and head type
+ */
+export function extrapolateQuadratic(rows: ThroughputRow[], T: number, minT = 2048): number | undefined {
+  const pts = rows.filter((r) => r.model === "full" && r.status === "ok" && r.T >= minT && r.us_per_token !== null).map((r) => [r.T, r.us_per_token! / 1e6]);
+  if (pts.length < 2) return undefined;
+  const n = pts.length;
+  const mx = pts.reduce((a, p) => a + p[0], 0) / n, my = pts.reduce((a, p) => a + p[1], 0) / n;
+  const sxx = pts.reduce((a, p) => a + (p[0] - mx) ** 2, 0), sxy = pts.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
+  const b = sxy / sxx, a = my - b * mx;
+  return a + b * T;
+}
+
+/** The paper's speedup claims by head type and T (PAPER_REFERENCE ids throughput-8k, -32k, -8k-mha). */
+export const PAPER_SPEEDUP: Record<string, Record<number, number>> = { shga: { 8192: 3, 32768: 12 }, mha: { 8192: 6 }, mqa: { 8192: 6 } };
+
+/**
+ * The speedup table: per backend, head type and T, both models' tokens/s, the measured speedup (or, where the
+ * quadratic model was skipped, the speedup against its extrapolated time, marked), the FLOP ratio and the
+ * paper's claim.
+ */
+export function speedupRows(rows: ThroughputRow[]): Array<Record<string, string | number | null>> {
+  const out: Array<Record<string, string | number | null>> = [];
+  for (const backend of [...new Set(rows.map((r) => r.backend))]) {
+    for (const head of [...new Set(rows.filter((r) => r.backend === backend && r.model !== "small").map((r) => r.head_type))]) {
+      const mine = rows.filter((r) => r.backend === backend && r.head_type === head && r.model !== "small");
+      for (const vq of mine.filter((r) => r.model === "vq").sort((a, b) => a.T - b.T)) {
+        const full = mine.find((r) => r.model === "full" && r.T === vq.T);
+        let speedup: number | null = null, how = "";
+        if (vq.status === "ok" && full?.status === "ok") {
+          speedup = vq.tokens_per_s! / full.tokens_per_s!;
+          how = "measured";
+        } else if (vq.status === "ok") {
+          const s = extrapolateQuadratic(mine, vq.T);
+          if (s !== undefined && s > 0) {
+            speedup = (vq.us_per_token! / 1e6) > 0 ? s / (vq.us_per_token! / 1e6) : null;
+            how = "quadratic extrapolated (a + bT fit)";
+          }
+        }
+        out.push({
+          backend, head: head.toUpperCase(), T: vq.T, "VQ tokens/s": vq.tokens_per_s, "VQ update length": vq.status === "ok" ? vq.update_len : null,
+          "quadratic tokens/s": full?.status === "ok" ? full.tokens_per_s : null, speedup, "speedup from": how || (vq.status === "ok" ? "quadratic not measured" : vq.status),
+          "FLOP ratio": vq.flop_ratio, paper: PAPER_SPEEDUP[head]?.[vq.T] !== undefined ? `> ${PAPER_SPEEDUP[head][vq.T]}×` : "",
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** VQ's microseconds per token at T2 over that at T1 (the paper: "similar throughput" at 131k as at 8k). */
+export function perTokenRatio(rows: ThroughputRow[], head: string, T1 = 8192, T2 = 131072): number | undefined {
+  const at = (T: number) => rows.find((r) => r.model === "vq" && r.head_type === head && r.T === T && r.status === "ok")?.us_per_token ?? undefined;
+  const a = at(T1), b = at(T2);
+  return a && b ? b / a : undefined;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Figure
+// ------------------------------------------------------------------------------------------------------------
+
+/**
+ * Two panels: tokens/s vs T (log-log) per model and head type; and the speedup of Transformer-VQ over the
+ * quadratic model where both ran (solid), against the extrapolated quadratic model (open markers, dotted), the
+ * FLOP ratio (dashed) and the paper's claims (stars).
+ * @param rows benchmark rows of one backend (status "ok" rows are drawn)
+ */
+export function throughputFigure(rows: ThroughputRow[]): PlotlyFigure {
   const ok = rows.filter((r) => r.status === "ok" && r.tokens_per_s !== null && r.model !== "small");
   if (!ok.length) throw new Error("throughputFigure: no measured points (status ok); run the benchmark first");
   const heads = [...new Set(ok.map((r) => r.head_type))];
   const left: Series[] = [];
   const right: Series[] = [];
   const colors: Record<string, string> = { shga: "#0072B2", mha: "#D55E00", mqa: "#009E73" };
+  const table = speedupRows(rows);
   for (const head of heads) {
-    for (const attn of ["vq", "full"]) {
-      const pts = ok.filter((r) => r.head_type === head && (attn === "full" ? r.attn_type === "full" : r.attn_type !== "full")).sort((a, b) => a.T - b.T);
-      if (pts.length) left.push({ name: `${attn === "vq" ? "Transformer-VQ" : "quadratic"} (${head.toUpperCase()})`, x: pts.map((r) => r.T), y: pts.map((r) => r.tokens_per_s!), dash: attn === "vq" ? "solid" : "dash", color: colors[head] });
+    const H = head.toUpperCase();
+    for (const model of ["vq", "full"]) {
+      const pts = ok.filter((r) => r.head_type === head && r.model === model).sort((a, b) => a.T - b.T);
+      if (pts.length) left.push({ name: `${model === "vq" ? "Transformer-VQ" : "quadratic"} (${H})`, x: pts.map((r) => r.T), y: pts.map((r) => r.tokens_per_s!), dash: model === "vq" ? "solid" : "dash", color: colors[head] });
     }
-    const sp = vqSpeedups(ok.filter((r) => r.head_type === head));
-    if (sp.length) right.push({ name: `speedup (${head.toUpperCase()})`, x: sp.map((p) => p.T), y: sp.map((p) => p.speedup), color: colors[head] });
-    const pred = predicted[head];
-    if (pred?.length) right.push({ name: `FLOP ratio (${head.toUpperCase()})`, x: pred.map((p) => p[0]), y: pred.map((p) => p[1]), dash: "dot", color: colors[head] });
+    const mine = table.filter((r) => r.head === H && r.speedup !== null);
+    const measured = mine.filter((r) => r["speedup from"] === "measured");
+    const extra = mine.filter((r) => r["speedup from"] !== "measured");
+    if (measured.length) right.push({ name: `measured (${H})`, x: measured.map((r) => r.T as number), y: measured.map((r) => r.speedup as number), color: colors[head] });
+    if (extra.length) right.push({ name: `vs extrapolated quadratic (${H})`, x: extra.map((r) => r.T as number), y: extra.map((r) => r.speedup as number), color: colors[head], dash: "dot" });
+    const ratio = ok.filter((r) => r.head_type === head && r.model === "vq" && r.flop_ratio !== null).sort((a, b) => a.T - b.T);
+    if (ratio.length) right.push({ name: `FLOP ratio (${H})`, x: ratio.map((r) => r.T), y: ratio.map((r) => r.flop_ratio!), dash: "dash", color: colors[head], mode: "lines" });
+    const paper = Object.entries(PAPER_SPEEDUP[head] ?? {});
+    if (paper.length) right.push({ name: `paper, TPU v3 (${H})`, x: paper.map(([T]) => Number(T)), y: paper.map(([, v]) => v), color: colors[head], mode: "markers" });
   }
   const a = lineFigure(left, { x: { title: "sequence length T (tokens)", log: true }, y: { title: "training throughput (tokens/s)", log: true } });
-  const b = lineFigure(right.length ? right : [{ name: "speedup", x: [], y: [] }], { x: { title: "sequence length T (tokens)", log: true }, y: { title: "speedup of Transformer-VQ (×)", log: true } });
-  const layout = { ...a.layout };
+  const b = lineFigure(right, { x: { title: "sequence length T (tokens)", log: true }, y: { title: "speedup of Transformer-VQ (×)", log: true } });
   const ax = (l: Record<string, unknown>, k: string) => l[k] as Record<string, unknown>;
-  layout.xaxis = { ...ax(a.layout, "xaxis"), domain: [0, 0.45] };
-  layout.yaxis = { ...ax(a.layout, "yaxis") };
-  layout.xaxis2 = { ...ax(b.layout, "xaxis"), domain: [0.58, 1], anchor: "y2" };
-  layout.yaxis2 = { ...ax(b.layout, "yaxis"), anchor: "x2" };
-  layout.showlegend = true;
-  layout.legend = { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top", font: { size: 12 } };
-  layout.margin = { l: 80, r: 25, t: 20, b: 150 };
-  const data = [...a.data, ...b.data.map((t) => ({ ...t, xaxis: "x2", yaxis: "y2" }))];
+  const layout: Record<string, unknown> = {
+    ...a.layout,
+    xaxis: { ...ax(a.layout, "xaxis"), domain: [0, 0.45] },
+    yaxis: { ...ax(a.layout, "yaxis") },
+    xaxis2: { ...ax(b.layout, "xaxis"), domain: [0.58, 1], anchor: "y2" },
+    yaxis2: { ...ax(b.layout, "yaxis"), anchor: "x2" },
+    showlegend: true,
+    legend: { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top", font: { size: 12 } },
+    margin: { l: 80, r: 25, t: 20, b: 170 },
+  };
+  const data: Array<Record<string, unknown>> = [...a.data, ...b.data.map((t) => ({ ...t, xaxis: "x2", yaxis: "y2" }))];
+  for (const t of data) if (t.name && String(t.name).startsWith("paper")) t.marker = { ...(t.marker as object), symbol: "star", size: 13 };
   return { data, layout };
-}
-
-/** Speedup tokens/s(VQ) / tokens/s(full) at every T where both models ran (one head type's rows). */
-export function vqSpeedups(rows: ThroughputRow[]): Array<{ T: number; speedup: number; vq: number; full: number }> {
-  const out: Array<{ T: number; speedup: number; vq: number; full: number }> = [];
-  const Ts = [...new Set(rows.map((r) => r.T))].sort((a, b) => a - b);
-  for (const T of Ts) {
-    const vq = rows.find((r) => r.T === T && r.attn_type !== "full" && r.status === "ok");
-    const full = rows.find((r) => r.T === T && r.attn_type === "full" && r.status === "ok");
-    if (vq?.tokens_per_s && full?.tokens_per_s) out.push({ T, speedup: vq.tokens_per_s / full.tokens_per_s, vq: vq.tokens_per_s, full: full.tokens_per_s });
-  }
-  return out;
 }

@@ -22,7 +22,8 @@ import { gitState } from "../lib/results";
 import { saveTable, tableText } from "../lib/tables";
 import { Config, getPreset, HeadType } from "../lib/config";
 import {
-  ThroughputPointSpec, ThroughputRow, flopSpeedup, flopsPerToken, measureTrainStep, planPoint, throughputConfig, throughputFigure, withStepShape,
+  PlannedPoint, StepTiming, ThroughputSweepOptions, ThroughputRow, completeRow, describeRow, measureTrainStep, planThroughputSweep, smallModelConfig, throughputSweepRows,
+  speedupRows, throughputFigure, throughputRow,
 } from "../lib/throughput";
 import { FlagSpec, parseFlags, UsageError, usageLines } from "./args";
 
@@ -47,23 +48,12 @@ const FLAGS: FlagSpec = {
 /** What a child process runs: one measurement (a child gets a list and prints one "@@ROW i {json}" line each). */
 type Job =
   | { kind: "matmul"; backend: BackendName; sizes: number[] }
-  | { kind: "point"; backend: BackendName; spec: ThroughputPointSpec; U: number; reps: number; warmup: number; small?: { B: number; T: number } };
+  | { kind: "point"; backend: BackendName; cfg: Config; reps: number; warmup: number };
 
 interface Settings {
   backends: BackendName[];
-  Ts: number[];
-  heads: HeadType[];
-  layers: number;
-  B: number;
-  reps: number;
-  warmup: number;
-  budget: number;
+  sweep: ThroughputSweepOptions;
   quick: boolean;
-  small: boolean;
-  /** model overrides for the throughput points */
-  model: ThroughputPointSpec["model"];
-  /** T of mha/mqa points in quick mode (one T only) */
-  headTs?: number[];
   /** one child process per point (clean RSS per point) or one per backend (quick) */
   isolate: boolean;
 }
@@ -82,14 +72,7 @@ async function runJob(job: Job): Promise<Record<string, unknown>> {
     const peak = matmulPeak(rows);
     return { backend_detail: detail, matmul_peak_gflops: peak.gflops, matmul_peak_n: peak.n, sweep: rows.map((r) => `${r.n}:${r.gflops.toFixed(1)}`).join(" ") };
   }
-  const cfg = job.small ? smallConfig(job.small) : withStepShape(throughputConfig(job.spec), { U: job.U });
-  const t = measureTrainStep(cfg, { reps: job.reps, warmup: job.warmup });
-  return {
-    backend_detail: detail, seconds_per_step: t.seconds, seconds_std: t.secondsStd, tokens_per_s: t.tokensPerSec,
-    us_per_token: t.secondsPerToken * 1e6, flops_per_token: t.flopsPerToken, achieved_gflops: t.achievedGflops,
-    peak_rss_mb: t.peakRssBytes / 2 ** 20, peak_tf_mb: t.peakTensorBytes / 2 ** 20, first_loss: t.firstLoss,
-    update_len: t.U, B: t.B, T: t.T,
-  };
+  return { backend_detail: detail, timing: measureTrainStep(job.cfg, { reps: job.reps, warmup: job.warmup }) };
 }
 
 /**
@@ -143,40 +126,6 @@ function processRss(pid: number | undefined): number {
 // Parent: the sweep
 // ------------------------------------------------------------------------------------------------------------
 
-function pointName(r: ThroughputRow): string {
-  return r.model === "small" ? "cpu-small (vq-parallel)" : `${r.head_type} ${r.attn_type}`;
-}
-
-function printRow(r: ThroughputRow): void {
-  const head = `[bench] ${r.backend.padEnd(6)} ${pointName(r).padEnd(24)} T=${String(r.T).padEnd(6)} B=${r.B}`;
-  if (r.status !== "ok") {
-    console.log(`${head}  ${r.status}: ${r.reason}`);
-    return;
-  }
-  const n = (x: unknown, d = 1) => (typeof x === "number" ? x.toFixed(d) : "?");
-  const u = r.update_len !== r.T ? ` U=${r.update_len}` : "";
-  console.log(`${head}${u}  ${n(r.tokens_per_s, 0)} tok/s, ${n(r.seconds_per_step, 2)} s/step (±${n(r.seconds_std, 2)}, ${r.reps} reps), ` +
-    `${n(r.achieved_gflops)} GFLOP/s = ${n(100 * (r.frac_of_peak as number))}% of matmul peak, RSS ${n((r.peak_rss_mb as number) / 1024, 2)} GiB` +
-    (typeof r.speedup === "number" ? `, speedup ${r.speedup.toFixed(2)}× (FLOP ratio ${n(r.flop_ratio, 2)}×)` : ""));
-}
-
-function baseRow(backend: string, cfg: Config): ThroughputRow {
-  const m = cfg.model;
-  return {
-    backend, backend_detail: "", model: m.attnType === "full" ? "full" : "vq", attn_type: m.attnType, head_type: m.headType,
-    T: cfg.train.sequenceLen, B: cfg.train.batchSize, n_layer: m.nLayer, update_len: cfg.train.sequenceLen, status: "ok", reason: "",
-    reps: 0, warmup: 0, seconds_per_step: null, seconds_std: null, tokens_per_s: null, us_per_token: null,
-    flops_per_token: flopsPerToken(m, cfg.train.sequenceLen).train, achieved_gflops: null, matmul_peak_gflops: null, frac_of_peak: null,
-    speedup: null, flop_ratio: null, peak_rss_mb: null, peak_tf_mb: null, est_mb: null, first_loss: null,
-    d_model: m.dModel, d_k: m.dK, d_v: m.dV, n_head: m.nHead, n_code: m.nCode, block_len: m.blockLen, d_ff: m.dFF,
-  };
-}
-
-/** The cpu-small preset's training step (B, T as given: the preset's own in the full run). */
-function smallConfig(shape: { B: number; T: number }): Config {
-  return withStepShape(getPreset("cpu-small"), { B: shape.B, T: shape.T, U: shape.T });
-}
-
 async function sweep(s: Settings): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
   for (const backend of s.backends) {
@@ -184,92 +133,53 @@ async function sweep(s: Settings): Promise<ThroughputRow[]> {
     const mmError = await runChild([{ kind: "matmul", backend, sizes: s.quick ? [128, 256, 512] : [256, 512, 1024, 2048] }], 4 * 2 ** 30, (_, r) => (mm = r));
     if (!mm) {
       console.log(`[bench] ${backend.padEnd(6)} unavailable: ${mmError}`);
-      rows.push({ ...baseRow(backend, smallConfig({ B: 1, T: 64 })), model: "none", status: "failed", reason: `backend unavailable: ${mmError}` });
+      rows.push({ ...throughputRow(backend, smallModelConfig({ B: 1, T: 64 }), "none"), status: "failed", reason: `backend unavailable: ${mmError}` });
       continue;
     }
     const peak = mm.matmul_peak_gflops as number;
     const detail = String(mm.backend_detail);
     console.log(`[bench] ${backend.padEnd(6)} ${detail}; matmul peak ${peak.toFixed(1)} GFLOP/s at n = ${mm.matmul_peak_n} (sweep ${mm.sweep})`);
 
-    // plan every point: VQ and quadratic side by side per head type and T, then the small model
-    const planned: Array<{ row: ThroughputRow; job?: Job; pair?: ThroughputRow }> = [];
-    const plan = (cfg: Config, job: Job): ThroughputRow => {
-      const row = baseRow(backend, cfg);
-      Object.assign(row, { backend_detail: detail, matmul_peak_gflops: peak });
-      const p = planPoint(cfg, s.budget);
-      row.est_mb = p.estimatedBytes / 2 ** 20;
-      row.reason = p.reason;
-      if (!p.run) row.status = "skipped";
-      else if (job.kind === "point") {
-        row.update_len = p.U;
-        job.U = p.U;
+    const points = planThroughputSweep(backend, s.sweep);
+    for (const p of points) Object.assign(p.row, { backend_detail: detail, matmul_peak_gflops: peak });
+    const jobs = points.filter((p) => p.cfg);
+    const finished = new Set<ThroughputRow>(points.filter((p) => !p.cfg).map((p) => p.row));
+    const printed = new Set<ThroughputRow>();
+    const report = () => { // in plan order, each row once its quadratic pair is done too
+      for (const p of points) {
+        if (!finished.has(p.row) || (p.pair && !finished.has(p.pair))) return;
+        if (printed.has(p.row)) continue;
+        throughputSweepRows([p]);
+        printed.add(p.row);
+        console.log(describeRow(p.row));
       }
-      planned.push({ row, job: p.run ? job : undefined });
-      return row;
     };
-    for (const head of s.heads) {
-      for (const T of head !== "shga" && s.headTs ? s.headTs : s.Ts) {
-        const spec = (attnType: "vq-parallel" | "full"): ThroughputPointSpec => ({ attnType, headType: head, T, B: s.B, nLayer: s.layers, model: s.model });
-        const point = (attnType: "vq-parallel" | "full"): Job => ({ kind: "point", backend, spec: spec(attnType), U: T, reps: s.reps, warmup: s.warmup });
-        const vq = plan(throughputConfig(spec("vq-parallel")), point("vq-parallel"));
-        const full = plan(throughputConfig(spec("full")), point("full"));
-        vq.flop_ratio = flopSpeedup(throughputConfig(spec("vq-parallel")).model, throughputConfig(spec("full")).model, T);
-        planned[planned.length - 2].pair = full;
-      }
-    }
-    if (s.small) {
-      const preset = getPreset("cpu-small").train;
-      const shape = s.quick ? { B: 1, T: 128 } : { B: preset.batchSize, T: preset.sequenceLen };
-      const small = { kind: "point", backend, spec: { attnType: "vq-parallel", headType: "shga", T: shape.T, B: shape.B, nLayer: 0 }, U: shape.T, reps: s.reps, warmup: s.warmup, small: shape } as Job;
-      plan(smallConfig(shape), small).model = "small";
-    }
-
-    // run them: one child per point (isolated RSS) or one per backend
-    const jobs = planned.filter((p) => p.job);
-    const finished = new Set<ThroughputRow>(planned.filter((p) => !p.job).map((p) => p.row));
     const finish = (i: number, r: Record<string, unknown> | undefined, error?: string) => {
       const p = jobs[i];
+      if (r) completeRow(p.row, r.timing as StepTiming, peak, s.sweep.reps, s.sweep.warmup);
+      else Object.assign(p.row, { status: "failed", reason: error ?? "the child process ended before this point" });
       finished.add(p.row);
-      if (r) {
-        Object.assign(p.row, r, { reps: s.reps, warmup: s.warmup, status: "ok" });
-        p.row.frac_of_peak = (p.row.achieved_gflops as number) / peak;
-      } else {
-        p.row.status = "failed";
-        p.row.reason = error ?? "the child process ended before this point";
-      }
-      report(planned, finished);
+      report();
     };
-    const done = new Set<number>();
-    const onRow = (offset: number) => (i: number, r: Record<string, unknown>) => {
-      finish(offset + i, r);
-      done.add(offset + i);
-    };
-    if (s.isolate) {
+    const point = (p: PlannedPoint): Job => ({ kind: "point", backend, cfg: p.cfg!, reps: s.sweep.reps, warmup: s.sweep.warmup });
+    const limit = 1.3 * s.sweep.budgetBytes;
+    if (s.isolate) { // one child per point: a clean peak RSS each
       for (let i = 0; i < jobs.length; i++) {
-        const err = await runChild([jobs[i].job!], 1.3 * s.budget, onRow(i));
-        if (!done.has(i)) finish(i, undefined, err);
+        let got: Record<string, unknown> | undefined;
+        const err = await runChild([point(jobs[i])], limit, (_, r) => (got = r));
+        finish(i, got, err);
       }
     } else {
-      const err = await runChild(jobs.map((p) => p.job!), 1.3 * s.budget, onRow(0));
+      const done = new Set<number>();
+      const err = await runChild(jobs.map(point), limit, (i, r) => {
+        done.add(i);
+        finish(i, r);
+      });
       jobs.forEach((_, i) => done.has(i) || finish(i, undefined, err));
     }
-    report(planned, finished);
-    rows.push(...planned.map((p) => p.row));
+    rows.push(...throughputSweepRows(points));
   }
   return rows;
-}
-
-const reported = new Set<ThroughputRow>();
-
-/** Prints, in plan order, every row that is finished (and whose quadratic pair is), up to the first that is not. */
-function report(planned: Array<{ row: ThroughputRow; pair?: ThroughputRow }>, finished: Set<ThroughputRow>): void {
-  for (const p of planned) {
-    if (!finished.has(p.row) || (p.pair && !finished.has(p.pair))) return;
-    if (reported.has(p.row)) continue;
-    if (p.pair && p.row.status === "ok" && p.pair.status === "ok") p.row.speedup = (p.row.tokens_per_s as number) / (p.pair.tokens_per_s as number);
-    reported.add(p.row);
-    printRow(p.row);
-  }
 }
 
 function parseList(value: unknown): string[] | undefined {
@@ -286,18 +196,16 @@ async function settings(flags: Record<string, unknown>): Promise<Settings> {
   const heads = (parseList(flags.heads) ?? ["shga", "mha", "mqa"]) as HeadType[];
   for (const h of heads) if (!["shga", "mha", "mqa"].includes(h)) throw new UsageError(`--heads: ${JSON.stringify(h)} is not shga, mha or mqa`);
   const num = (k: string, d: number) => (flags[k] === undefined ? d : (flags[k] as number));
-  const s: Settings = {
-    backends, Ts, heads, quick, layers: num("layers", 1), B: num("B", 1), reps: num("reps", 3), warmup: num("warmup", 1),
-    budget: num("budget-gb", 12) * 2 ** 30, small: !flags["no-small"], model: quick ? QUICK_MODEL : undefined,
-    headTs: quick && flags.T === undefined ? [128] : undefined,
-    isolate: flags.isolate === undefined ? !quick : Boolean(flags.isolate),
+  const preset = getPreset("cpu-small").train;
+  const sweep: ThroughputSweepOptions = {
+    Ts, heads, headTs: quick && flags.T === undefined ? [128] : undefined, B: num("B", 1), nLayer: num("layers", 1),
+    model: quick ? QUICK_MODEL : undefined, reps: num("reps", 3), warmup: num("warmup", 1), budgetBytes: num("budget-gb", 12) * 2 ** 30,
+    small: flags["no-small"] ? undefined : quick ? { B: 1, T: 128 } : { B: preset.batchSize, T: preset.sequenceLen },
   };
-  if (!(s.reps >= 1) || !(s.warmup >= 0) || !(s.B >= 1) || !(s.layers >= 1)) throw new UsageError("--reps, --B and --layers must be ≥ 1 and --warmup ≥ 0");
-  for (const T of Ts) {
-    const L = (s.model?.blockLen ?? getPreset("paper-throughput").model.blockLen);
-    if (T % L !== 0) throw new UsageError(`--T ${T} is not a multiple of the block length L = ${L}`);
-  }
-  return s;
+  if (!(sweep.reps >= 1) || !(sweep.warmup >= 0) || !(sweep.B >= 1) || !(sweep.nLayer >= 1)) throw new UsageError("--reps, --B and --layers must be ≥ 1 and --warmup ≥ 0");
+  const L = sweep.model?.blockLen ?? getPreset("paper-throughput").model.blockLen;
+  for (const T of Ts) if (T % L !== 0) throw new UsageError(`--T ${T} is not a multiple of the block length L = ${L}`);
+  return { backends, sweep, quick, isolate: flags.isolate === undefined ? !quick : Boolean(flags.isolate) };
 }
 
 async function main(): Promise<void> {
@@ -313,8 +221,9 @@ async function main(): Promise<void> {
   }
   const s = await settings(flags);
   const t0 = Date.now();
-  console.log(`[bench] backends ${s.backends.join(", ")}; T ∈ {${s.Ts.join(", ")}}; heads ${s.heads.join(", ")}; ${s.layers} layer(s), B = ${s.B}, ` +
-    `${s.warmup} warm-up + ${s.reps} timed steps per point; memory budget ${(s.budget / 2 ** 30).toFixed(1)} GiB${s.quick ? "; QUICK (small model)" : ""}`);
+  const w = s.sweep;
+  console.log(`[bench] backends ${s.backends.join(", ")}; T ∈ {${w.Ts.join(", ")}}; heads ${w.heads.join(", ")}; ${w.nLayer} layer(s), B = ${w.B}, ` +
+    `${w.warmup} warm-up + ${w.reps} timed steps per point; memory budget ${(w.budgetBytes / 2 ** 30).toFixed(1)} GiB${s.quick ? "; QUICK (small model)" : ""}`);
   const rows = await sweep(s);
   const { commit } = gitState();
   const when = new Date().toISOString();
@@ -324,10 +233,15 @@ async function main(): Promise<void> {
   saveTable(table, csv);
   console.log("\n" + tableText(table.select("backend", "model", "head_type", "T", "update_len", "status", "tokens_per_s", "speedup", "flop_ratio", "frac_of_peak", "peak_rss_mb")));
   console.log(`[bench] wrote ${csv}`);
-  if (!flags["no-figure"] && rows.some((r) => r.status === "ok" && r.model !== "small")) {
+  console.log("\n" + tableText(aq.from(speedupRows(rows))));
+  // one figure per backend: throughput.* for the first, throughput-<backend>.* for the others
+  const drawn = s.backends.filter((b) => rows.some((r) => r.backend === b && r.status === "ok" && r.model !== "small"));
+  if (!flags["no-figure"] && drawn.length) {
     try {
-      const files = await exportFigure(throughputFigure(rows), "throughput", { dir: outDir ?? PATHS.figures });
-      console.log(`[bench] wrote ${[files.html, files.png, files.svg].filter(Boolean).join(", ")}`);
+      for (const b of drawn) {
+        const files = await exportFigure(throughputFigure(rows.filter((r) => r.backend === b)), b === drawn[0] ? "throughput" : `throughput-${b}`, { dir: outDir ?? PATHS.figures });
+        console.log(`[bench] wrote ${[files.html, files.png, files.svg].filter(Boolean).join(", ")}`);
+      }
     } finally {
       await closeFigureExporter();
     }

@@ -6,8 +6,8 @@ import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
 import { ModelConfig, getPreset } from "../lib/config";
 import {
-  ThroughputRow, estimateStepBytes, flopSpeedup, flopsPerToken, kernelCategory, measureTrainStep, planPoint, profileTrainStep,
-  vqSpeedups, throughputConfig, throughputFigure, withStepShape,
+  StepTiming, completeRow, describeRow, estimateStepBytes, flopSpeedup, flopsPerToken, kernelCategory, measureTrainStep, perTokenRatio, planPoint,
+  planThroughputSweep, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, throughputFigure, withStepShape,
 } from "../lib/throughput";
 
 /** d = 4, d_k = 2, d_v = 8, S = 3, L = M = 2, V = 5, one SHGA layer (two GAUs). */
@@ -142,15 +142,36 @@ test("profileTrainStep: kernel times by name and category, engine hooks restored
   assert.ok(detailed.kernels.some((k) => k.kernel === "BatchMatMul" && /a\[.*\] b\[/.test(k.shapes ?? "")));
 });
 
-test("vqSpeedups and the throughput figure", () => {
-  const row = (attn_type: string, T: number, tps: number, status: ThroughputRow["status"] = "ok"): ThroughputRow =>
-    ({ backend: "cpu", model: attn_type === "full" ? "full" : "vq", attn_type, head_type: "shga", T, B: 1, n_layer: 1, status, tokens_per_s: status === "ok" ? tps : null });
-  const rows = [row("vq-parallel", 1024, 100), row("full", 1024, 50), row("vq-parallel", 2048, 100), row("full", 2048, 25), row("vq-parallel", 4096, 100), row("full", 4096, 0, "skipped")];
-  assert.deepEqual(vqSpeedups(rows).map((s) => [s.T, s.speedup]), [[1024, 2], [2048, 4]]);
-  const fig = throughputFigure(rows, { shga: [[1024, 1.5], [4096, 3]] });
-  assert.equal(fig.data.length, 4); // VQ, quadratic, speedup, FLOP ratio
+test("sweep plan, speedup table with extrapolation, per-token ratio and the figure", () => {
+  const points = planThroughputSweep("cpu", { Ts: [1024, 2048, 4096, 65536], heads: ["shga"], B: 1, nLayer: 1, reps: 3, warmup: 1, budgetBytes: 12 * 2 ** 30, small: { B: 8, T: 512 } });
+  assert.deepEqual(points.map((p) => `${p.row.model}:${p.row.T}:${p.row.status}`),
+    ["vq:1024:ok", "full:1024:ok", "vq:2048:ok", "full:2048:ok", "vq:4096:ok", "full:4096:ok", "vq:65536:ok", "full:65536:skipped", "small:512:ok"]);
+  assert.ok(points[6].cfg!.train.updateLen < 65536); // VQ at 64k: truncated backprop to fit 12 GiB
+  assert.equal(points[7].cfg, undefined);
+  assert.equal(points[0].pair, points[1].row);
+  assert.ok(points[0].row.flop_ratio! < 1 && points[4].row.flop_ratio! > 1); // at T = 1k VQ does more work (S + 2L = 1536 > T)
+  // fake timings: VQ 100 µs/token everywhere; full 50 + 0.05·T µs/token
+  const timing = (T: number, usPerToken: number): StepTiming => ({
+    B: 1, T, U: T, seconds: (T * usPerToken) / 1e6, secondsStd: 0, times: [], tokensPerSec: 1e6 / usPerToken, secondsPerToken: usPerToken / 1e6,
+    flopsPerToken: 1e6, achievedGflops: 1e6 / usPerToken / 1e3, peakTensorBytes: 1, peakRssBytes: 1, firstLoss: 5,
+  });
+  for (const p of points) {
+    if (!p.cfg) continue;
+    completeRow(p.row, timing(p.row.T, p.row.model === "full" ? 50 + 0.05 * p.row.T : 100), 100, 3, 1);
+  }
+  const rows = throughputSweepRows(points);
+  assert.ok(Math.abs(rows[4].speedup! - (50 + 0.05 * 4096) / 100) < 1e-9);
+  assert.equal(rows[4].frac_of_peak, rows[4].achieved_gflops! / 100);
+  const table = speedupRows(rows);
+  assert.deepEqual(table.map((r) => r["speedup from"]), ["measured", "measured", "measured", "quadratic extrapolated (a + bT fit)"]);
+  assert.ok(Math.abs((table[3].speedup as number) - (50 + 0.05 * 65536) / 100) < 1e-6, `extrapolated ${table[3].speedup}`);
+  assert.equal(perTokenRatio(rows, "shga", 1024, 65536), 1);
+  assert.match(describeRow(rows[4]), /^\[bench\] cpu +shga vq-parallel +T=4096 +B=1 .* tok\/s.*speedup 2\.55×/);
+  assert.match(describeRow(rows[7]), /skipped: estimated step memory/);
+  const fig = throughputFigure(rows);
+  // VQ and quadratic throughput; measured, extrapolated, FLOP ratio and paper speedups
+  assert.deepEqual(fig.data.map((t) => t.name), ["Transformer-VQ (SHGA)", "quadratic (SHGA)", "measured (SHGA)", "vs extrapolated quadratic (SHGA)", "FLOP ratio (SHGA)", "paper, TPU v3 (SHGA)"]);
   assert.ok(fig.data.slice(2).every((t) => t.xaxis === "x2" && t.yaxis === "y2"));
-  assert.equal((fig.layout.xaxis as { type: string }).type, "log");
   assert.equal((fig.layout.yaxis2 as { type: string }).type, "log");
-  assert.throws(() => throughputFigure([row("full", 8, 0, "skipped")]), /no measured points/);
+  assert.throws(() => throughputFigure(rows.map((r) => ({ ...r, status: "skipped" as const }))), /no measured points/);
 });
