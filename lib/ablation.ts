@@ -4,7 +4,10 @@
  * several seeds, and report each metric as mean ± sample std over seeds with n. The paper's claims are directions
  * ("a larger S is more expressive but slower"; "without the compressive cache each step is about 1.1× faster and
  * Enwik8 bpb is clearly worse"), so besides the table we test the direction: the difference between two settings
- * against the spread over seeds (Welch's t), and the rank correlation of metric and knob over all runs (Spearman).
+ * against the spread over seeds. Every setting runs the same seeds, and a seed fixes the data order, the
+ * initialization of the shared weights and the dropout masks, so the main test is paired over seeds (t on the
+ * per-seed differences); Welch's t (unpaired) and the rank correlation of metric and knob over all runs
+ * (Spearman's ρ) are reported beside it.
  *
  * The base model every ablation notebook starts from is `ablationBase(profile)`, so that the three notebooks
  * vary one knob of the same model and their shared setting (S = 64, L = 32, cache on) is comparable.
@@ -257,6 +260,36 @@ export function welchT(a: number[], b: number[]): WelchResult {
   return { diff, se, t, df, significant: Math.abs(t) > tCritical95(df) };
 }
 
+/** A paired t test of b − a over matched runs (same seed: same data order, initialization and dropout). */
+export interface PairedResult {
+  /** mean of the per-pair differences b_i − a_i */
+  diff: number;
+  /** standard error of that mean */
+  se: number;
+  t: number;
+  /** pairs − 1 */
+  df: number;
+  /** pairs used */
+  n: number;
+  significant: boolean;
+}
+
+/**
+ * Paired t for two settings run with the same seeds: the seed's share of the variance (data order, initialization)
+ * cancels in the per-seed differences, so this is far more sensitive than Welch's t when seeds dominate the spread.
+ * @param a values of the first setting, b of the second, aligned by pair (same length)
+ */
+export function pairedT(a: number[], b: number[]): PairedResult {
+  if (a.length !== b.length) throw new Error(`pairedT: ${a.length} values vs ${b.length}; pass one value per pair in each list`);
+  const d = a.map((x, i) => b[i] - x);
+  const n = d.length;
+  const diff = n ? mean(d) : NaN;
+  if (n < 2) return { diff, se: NaN, t: NaN, df: NaN, n, significant: false };
+  const se = std(d) / Math.sqrt(n);
+  const t = se === 0 ? (diff === 0 ? 0 : Math.sign(diff) * Infinity) : diff / se;
+  return { diff, se, t, df: n - 1, n, significant: Math.abs(t) > tCritical95(n - 1) };
+}
+
 /** Ranks 1..n with ties averaged. */
 function ranks(xs: number[]): number[] {
   const idx = xs.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
@@ -293,10 +326,13 @@ export interface TrendCheck {
   /** "lower" or "higher": the paper's direction for `to` relative to `from` */
   expected: "lower" | "higher";
   welch: WelchResult;
+  /** the paired test over the seeds both settings ran (undefined with fewer than 2 common seeds) */
+  paired?: PairedResult;
   /** Spearman ρ of the metric vs the knob over all runs (numeric knobs only; NaN otherwise) */
   rho: number;
   /** "matches" (the expected direction, beyond seed noise), "opposite" (the other direction, beyond noise),
-   *  "within noise" (|t| below the 5% critical value), "too few runs" (< 2 per setting) */
+   *  "within noise" (|t| below the 5% critical value), "too few runs" (< 2 per setting). Decided by the paired
+   *  test when both settings ran ≥ 2 common seeds, else by Welch's. */
   verdict: "matches" | "opposite" | "within noise" | "too few runs";
   /** one sentence with the numbers */
   text: string;
@@ -313,24 +349,45 @@ export interface TrendCheck {
  * @param digits decimals in the text
  */
 export function checkTrend(rows: Array<Record<string, unknown>>, by: string, metric: string, from: Cell, to: Cell,
-  expected: "lower" | "higher", digits = 3): TrendCheck {
+  expected: "lower" | "higher", digits = 3, pairBy = "seed"): TrendCheck {
   const a = metricValues(rows, by, from, metric), b = metricValues(rows, by, to, metric);
   const welch = welchT(a, b);
+  const paired = pairedByKey(rows, by, metric, from, to, pairBy);
   const numeric = rows.filter((r) => typeof r[by] === "number" && typeof r[metric] === "number" && Number.isFinite(r[metric] as number));
   const rho = numeric.length >= 2 ? spearman(numeric.map((r) => r[by] as number), numeric.map((r) => r[metric] as number)) : NaN;
+  const test = paired ?? welch;
   let verdict: TrendCheck["verdict"];
   if (a.length < 2 || b.length < 2) verdict = "too few runs";
-  else if (!welch.significant) verdict = "within noise";
-  else verdict = (welch.diff < 0) === (expected === "lower") ? "matches" : "opposite";
+  else if (!test.significant) verdict = "within noise";
+  else verdict = (test.diff < 0) === (expected === "lower") ? "matches" : "opposite";
   const name = (v: Cell) => (typeof v === "number" ? `${by}=${v}` : String(v));
-  const stat = Number.isFinite(welch.t)
-    ? `Welch t = ${welch.t.toFixed(2)} (df ${welch.df.toFixed(1)}, 5% critical ${tCritical95(welch.df).toFixed(2)})`
-    : (a.length < 2 || b.length < 2 ? "no test with fewer than 2 runs per setting" : `t = ${welch.t}`);
+  const f = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(digits)}`;
+  const tText = (r: { t: number; df: number }) => `t = ${Number.isFinite(r.t) ? r.t.toFixed(2) : String(r.t)} (df ${r.df.toFixed(paired === r ? 0 : 1)}, 5% critical ${tCritical95(r.df).toFixed(2)})`;
+  const tests: string[] = [];
+  if (paired) tests.push(`paired over ${paired.n} seeds: mean Δ = ${f(paired.diff)} ± ${paired.se.toFixed(digits)}, ${tText(paired)}`);
+  if (Number.isFinite(welch.t)) tests.push(`Welch ${tText(welch)}`);
+  if (tests.length === 0) tests.push("no test with fewer than 2 runs per setting");
   const text = `${metric}: ${name(from)} ${formatMeanStd(a, digits)} → ${name(to)} ${formatMeanStd(b, digits)}, ` +
-    `Δ = ${welch.diff >= 0 ? "+" : ""}${welch.diff.toFixed(digits)}; ${stat}` +
+    `Δ = ${f(welch.diff)}; ${tests.join("; ")}` +
     `${Number.isFinite(rho) ? `; Spearman ρ(${by}, ${metric}) = ${rho.toFixed(2)} over ${numeric.length} runs` : ""}. ` +
     `Paper: ${expected} for ${name(to)}. Ours: ${verdict}.`;
-  return { metric, from, to, expected, welch, rho, verdict, text };
+  return { metric, from, to, expected, welch, paired, rho, verdict, text };
+}
+
+/** The paired test of `to` − `from` over the values of `pairBy` (e.g. seeds) both settings have, or undefined. */
+function pairedByKey(rows: Array<Record<string, unknown>>, by: string, metric: string, from: Cell, to: Cell, pairBy: string): PairedResult | undefined {
+  const byKey = (setting: Cell) => {
+    const m = new Map<string, number>();
+    for (const r of rows) {
+      const v = r[metric];
+      if (sameCell(r[by] ?? null, setting) && r[pairBy] !== undefined && r[pairBy] !== null && typeof v === "number" && Number.isFinite(v)) m.set(String(r[pairBy]), v);
+    }
+    return m;
+  };
+  const ma = byKey(from), mb = byKey(to);
+  const keys = [...ma.keys()].filter((k) => mb.has(k));
+  if (keys.length < 2) return undefined;
+  return pairedT(keys.map((k) => ma.get(k)!), keys.map((k) => mb.get(k)!));
 }
 
 // ------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
   ablationBase, ablationConfig, ablationFigure, ablationMatch, ablationRows, ablationSpec, checkTrend, formatMeanStd, mergeOverrides, spearman, summarizeAblation,
-  tCritical95, welchT,
+  pairedT, tCritical95, welchT,
 } from "../lib/ablation";
 import { getPreset } from "../lib/config";
 import { appendResult } from "../lib/results";
@@ -123,4 +123,24 @@ test("ablationSpec: the base with the setting on top, a run id per profile/steps
   assert.equal(m.profile, "default");
   assert.equal(m.steps, 120);
   assert.equal(m["train.sequenceLen"], ablationConfig(base).train.sequenceLen);
+});
+
+test("pairedT: the per-seed differences; checkTrend decides by it when the settings share seeds", () => {
+  // d = [0.1, 0.2, 0.3]: mean 0.2, sd 0.1, se 0.1/sqrt(3), t = 3.4641, df 2
+  const p = pairedT([1, 2, 3], [1.1, 2.2, 3.3]);
+  close(p.diff, 0.2);
+  close(p.t, 0.2 / (0.1 / Math.sqrt(3)), 1e-9);
+  assert.equal(p.df, 2);
+  assert.equal(p.significant, false, "3.46 < 4.30");
+  assert.throws(() => pairedT([1], [1, 2]), /one value per pair/);
+  // Seeds dominate the spread (1.0 apart) but S=64 is 0.05 lower on every seed: Welch sees noise, the pairs do not.
+  const rows = [4, 64].flatMap((S) => [0, 1, 2].map((seed) => ({ S, seed, bpb: 3 + seed - (S === 64 ? 0.05 + 0.001 * seed : 0) })));
+  const c = checkTrend(rows, "S", "bpb", 4, 64, "lower");
+  assert.equal(c.welch.significant, false);
+  assert.ok(c.paired && c.paired.significant);
+  assert.equal(c.verdict, "matches");
+  assert.match(c.text, /paired over 3 seeds: mean Δ = -0\.051 ± 0\.001, t = -88\.\d+ \(df 2, 5% critical 4\.30\)/);
+  const unpaired = checkTrend(rows.map((r) => ({ ...r, seed: r.S === 4 ? r.seed : r.seed + 10 })), "S", "bpb", 4, 64, "lower");
+  assert.equal(unpaired.paired, undefined);
+  assert.equal(unpaired.verdict, "within noise");
 });
