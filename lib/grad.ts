@@ -50,16 +50,3 @@ export function straightThrough<T extends tf.Tensor>(x: T, quantized: tf.Tensor)
   return f(x, quantized) as T;
 }
 
-/**
- * Exclusive cumulative sum y_r = Σ_{e<r} x_e along `axis`, with a correct gradient dx_e = Σ_{r>e} dy_r
- * (tfjs 4.22's Cumsum gradient is wrong for any axis but the last: it transposes its result).
- * @param x    any shape
- * @param axis the axis to accumulate over
- */
-export function exclusiveCumsum<T extends tf.Tensor>(x: T, axis: number): T {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: tf.cumsum(args[0] as tf.Tensor, axis, true, false),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.cumsum(dy as tf.Tensor, axis, true, true),
-  }));
-  return f(x) as T;
-}

@@ -7,7 +7,6 @@ import { getPreset } from "../lib/config";
 import { attentionMultiplyAdds, timeAttention } from "../lib/cost";
 import { fitCodebooks, keysAndCodes, keysFigure, principalAxes2, project2 } from "../lib/inspect";
 import { createModel, disposeModel } from "../lib/model";
-import { exclusiveCumsum } from "../lib/grad";
 
 test("multiply-adds: quadratic forms grow as T², linear forms as T", () => {
   const s = { T: 1024, L: 64, S: 64, dK: 32, dV: 64 };
@@ -53,13 +52,3 @@ test("EMA-only codebook fitting lowers the quantization error; keys, codes and t
   disposeModel(m);
 });
 
-test("exclusiveCumsum: values and gradient (tfjs's Cumsum gradient is wrong off the last axis)", async () => {
-  await initBackend("cpu");
-  tf.tidy(() => {
-    const x = tf.tensor3d([[[1, 2], [3, 4], [5, 6]]]); // [1, 3, 2], cumulate over axis 1
-    assert.deepEqual(Array.from(exclusiveCumsum(x, 1).dataSync()), [0, 0, 1, 2, 4, 6]);
-    const c = tf.tensor3d([[[1, 10], [100, 1000], [7, 7]]]);
-    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(exclusiveCumsum(a, 1), c)))(x);
-    assert.deepEqual(Array.from(g.dataSync()), [107, 1007, 7, 7, 0, 0]);
-  });
-});
