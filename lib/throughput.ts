@@ -13,6 +13,7 @@
  * `trainSegment` (`measureTrainStep`: warm-up excluded, median of ≥ 3, peak tf bytes and process RSS), a kernel
  * profiler (`profileTrainStep`: where a step's time goes), and the throughput figure.
  */
+import * as os from "node:os";
 import * as tf from "./tf";
 import { AttnType, Config, DeepPartial, HeadType, ModelConfig, getPreset } from "./config";
 import { attentionSublayers, createModel, disposeModel, disposeState, initState, keyHeads } from "./model";
@@ -380,6 +381,8 @@ export interface StepTiming {
   peakRssBytes: number;
   /** the loss of the first step (a sanity value: about ln V at init) */
   firstLoss: number;
+  /** the machine's 1-minute load average after the timed steps (other jobs slow every number down) */
+  loadAvg: number;
 }
 
 /** Random tokens [B·T] with every position scored: a throughput batch (the values do not change the cost). */
@@ -471,7 +474,7 @@ export function measureTrainStep(cfg: Config, opts: MeasureOptions = {}): StepTi
     return {
       B, T, U, seconds, secondsStd: std(times), times, tokensPerSec, secondsPerToken: seconds / (B * T),
       flopsPerToken: flops, achievedGflops: (flops * tokensPerSec) / 1e9,
-      peakTensorBytes: monitor.peakBytes, peakRssBytes: monitor.peakRss, firstLoss,
+      peakTensorBytes: monitor.peakBytes, peakRssBytes: monitor.peakRss, firstLoss, loadAvg: os.loadavg()[0],
     };
   } finally {
     monitor.stop();
@@ -575,6 +578,8 @@ export interface ThroughputRow {
   /** estimateStepBytes of the planned update, MiB */
   est_mb: number;
   first_loss: number | null;
+  /** 1-minute load average of the machine after the point's timed steps */
+  load_avg: number | null;
   d_model: number;
   d_k: number;
   d_v: number;
@@ -593,7 +598,7 @@ export function throughputRow(backend: string, cfg: Config, model?: string): Thr
     T, B: cfg.train.batchSize, n_layer: m.nLayer, update_len: cfg.train.updateLen, status: "ok", reason: "",
     reps: 0, warmup: 0, seconds_per_step: null, seconds_std: null, tokens_per_s: null, us_per_token: null,
     flops_per_token: flopsPerToken(m, cfg.train.updateLen).train, achieved_gflops: null, matmul_peak_gflops: null, frac_of_peak: null,
-    speedup: null, flop_ratio: null, peak_rss_mb: null, peak_tf_mb: null, est_mb: estimateStepBytes(cfg) / 2 ** 20, first_loss: null,
+    speedup: null, flop_ratio: null, peak_rss_mb: null, peak_tf_mb: null, est_mb: estimateStepBytes(cfg) / 2 ** 20, first_loss: null, load_avg: null,
     d_model: m.dModel, d_k: m.dK, d_v: m.dV, n_head: m.nHead, n_code: m.nCode, block_len: m.blockLen, d_ff: m.dFF,
   };
 }
@@ -666,7 +671,7 @@ export function completeRow(row: ThroughputRow, t: StepTiming, peakGflops: numbe
     status: "ok", reps, warmup, seconds_per_step: t.seconds, seconds_std: t.secondsStd, tokens_per_s: t.tokensPerSec,
     us_per_token: t.secondsPerToken * 1e6, flops_per_token: t.flopsPerToken, achieved_gflops: t.achievedGflops,
     matmul_peak_gflops: peakGflops, frac_of_peak: t.achievedGflops / peakGflops, peak_rss_mb: t.peakRssBytes / 2 ** 20,
-    peak_tf_mb: t.peakTensorBytes / 2 ** 20, first_loss: t.firstLoss, update_len: t.U,
+    peak_tf_mb: t.peakTensorBytes / 2 ** 20, first_loss: t.firstLoss, update_len: t.U, load_avg: t.loadAvg,
   } as Partial<ThroughputRow>);
 }
 
@@ -686,7 +691,7 @@ export function describeRow(r: ThroughputRow): string {
   const n = (x: number | null, d = 1) => (x === null ? "?" : x.toFixed(d));
   const u = r.update_len !== r.T ? ` U=${r.update_len}` : "";
   return `${head}${u}  ${n(r.tokens_per_s, 0)} tok/s, ${n(r.seconds_per_step, 2)} s/step (±${n(r.seconds_std, 2)}, ${r.reps} reps), ` +
-    `${n(r.achieved_gflops)} GFLOP/s = ${n(r.frac_of_peak === null ? null : 100 * r.frac_of_peak)}% of matmul peak, RSS ${n(r.peak_rss_mb === null ? null : r.peak_rss_mb / 1024, 2)} GiB` +
+    `${n(r.achieved_gflops)} GFLOP/s = ${n(r.frac_of_peak === null ? null : 100 * r.frac_of_peak)}% of matmul peak, RSS ${n(r.peak_rss_mb === null ? null : r.peak_rss_mb / 1024, 2)} GiB, load ${n(r.load_avg)}` +
     (r.speedup !== null ? `, speedup ${r.speedup.toFixed(2)}× (FLOP ratio ${n(r.flop_ratio, 2)}×)` : "");
 }
 

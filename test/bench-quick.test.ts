@@ -23,7 +23,7 @@ test("npm run bench -- --quick writes throughput.csv with both models at every T
     const rows = readTable(path.join(out, "throughput.csv")).objects() as Array<Record<string, unknown>>;
     const need = ["backend", "model", "attn_type", "head_type", "T", "B", "n_layer", "update_len", "status", "reason", "reps", "seconds_per_step",
       "tokens_per_s", "us_per_token", "flops_per_token", "achieved_gflops", "matmul_peak_gflops", "frac_of_peak", "speedup", "flop_ratio",
-      "peak_rss_mb", "peak_tf_mb", "est_mb", "timestamp", "git_commit"];
+      "peak_rss_mb", "peak_tf_mb", "est_mb", "load_avg", "timestamp", "git_commit"];
     for (const c of need) assert.ok(c in rows[0], `column ${c} missing; have ${Object.keys(rows[0]).join(", ")}`);
     const points = rows.filter((x) => x.model === "vq" || x.model === "full");
     // SHGA at T = 128 and 256, MHA and MQA at 128, each with both models

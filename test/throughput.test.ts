@@ -153,7 +153,7 @@ test("sweep plan, speedup table with extrapolation, per-token ratio and the figu
   // fake timings: VQ 100 µs/token everywhere; full 50 + 0.05·T µs/token
   const timing = (T: number, usPerToken: number): StepTiming => ({
     B: 1, T, U: T, seconds: (T * usPerToken) / 1e6, secondsStd: 0, times: [], tokensPerSec: 1e6 / usPerToken, secondsPerToken: usPerToken / 1e6,
-    flopsPerToken: 1e6, achievedGflops: 1e6 / usPerToken / 1e3, peakTensorBytes: 1, peakRssBytes: 1, firstLoss: 5,
+    flopsPerToken: 1e6, achievedGflops: 1e6 / usPerToken / 1e3, peakTensorBytes: 1, peakRssBytes: 1, firstLoss: 5, loadAvg: 1,
   });
   for (const p of points) {
     if (!p.cfg) continue;
