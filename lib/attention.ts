@@ -279,6 +279,24 @@ function absorbIntoCache(lower: tf.Tensor, udl: tf.Tensor, zOut: tf.Tensor, vOut
 }
 
 /**
+ * The state after appending T tokens, without computing outputs (what the quadratic form needs to hand a
+ * carried state to the linear forms): the window keeps the last M of (old window + new tokens), everything
+ * before it joins the compressive cache.
+ * @param state before; qk quantized keys [B, h, T, ·]; v [B, h, T, d_v]; S codebook size
+ */
+export function advanceState(state: AttnState, qk: QuantizedKeys, v: tf.Tensor, S: number): AttnState {
+  const M = shapeOf(state.z)[2];
+  const T = shapeOf(qk.z)[2];
+  const zAll = tf.concat([state.z, qk.z], 2);
+  const kAll = tf.concat([state.kHat, qk.kHat], 2);
+  const vAll = tf.concat([state.v, v], 2);
+  const head = (x: tf.Tensor) => tf.slice(x, [0, 0, 0], [-1, -1, T]);
+  const tail = (x: tf.Tensor) => tf.slice(x, [0, 0, T], [-1, -1, M]);
+  const [lower, udl] = absorbIntoCache(state.lower, state.upperDivLower, head(zAll), head(vAll), S);
+  return { z: tail(zAll) as tf.Tensor3D, kHat: tail(kAll) as tf.Tensor4D, v: tail(vAll) as tf.Tensor4D, lower, upperDivLower: udl };
+}
+
+/**
  * (b) Linear-time block recurrence: blocks of L queries attend to the window (M cached + L present keys) and to
  * the compressive cache, then the window slides and the oldest L keys join the cache.
  * @param q  [B, H, T, d_k], qk quantized keys [B, h, T, ·], v [B, h, T, d_v]

@@ -18,7 +18,7 @@
 import * as tf from "./tf";
 import { ModelConfig, validateModelConfig } from "./config";
 import {
-  AttnState, XLBias, attnStateTensors, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent,
+  AttnState, XLBias, advanceState, attnStateTensors, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent,
 } from "./attention";
 import { dropout } from "./dropout";
 import { matMul } from "./matmul";
@@ -187,18 +187,19 @@ export function countParams(m: Model): number {
 // Recurrent state
 // ------------------------------------------------------------------------------------------------------------
 
-/** State carried between calls: tokens seen in the current sequence and, for the linear VQ forms, each
- *  sublayer's window (last M keys, values, shortcodes) and compressive cache (`lower` [B,h,S],
- *  `upperDivLower` [B,h,S,d_v]). The quadratic forms carry nothing but the position. */
+/** State carried between calls: tokens seen in the current sequence and, for the VQ forms, each sublayer's
+ *  window (last M keys, values, shortcodes) and compressive cache (`lower` [B,h,S], `upperDivLower`
+ *  [B,h,S,d_v]). Full attention carries nothing but the position (it needs whole sequences). */
 export interface RecurrentState {
   /** tokens of the sequence before the next call */
   pos: number;
-  /** one per attention sublayer (vq-linear, vq-parallel), empty otherwise */
+  /** one per attention sublayer (VQ forms), empty for full attention */
   layers: AttnState[];
 }
 
+/** Every VQ form carries the window and the compressive cache; full attention carries nothing. */
 function carriesState(cfg: ModelConfig): boolean {
-  return cfg.attnType === "vq-linear" || cfg.attnType === "vq-parallel";
+  return cfg.attnType !== "full";
 }
 
 /** The state at the start of a sequence. */
@@ -343,10 +344,13 @@ function attentionSublayer(m: Model, prefix: string, cb: Codebook | undefined, x
     const qk = quantize(k, C);
     result.commit = commitmentLoss(k, qk.cz, mask);
     result.stats = codeStats(k, qk.z, c.nCode, mask);
-    if (c.attnType === "vq-quadratic") {
+    if (!st) throw new Error(`sublayer ${prefix} needs a recurrent state; pass initState(model, batchSize)`);
+    if (c.attnType === "vq-quadratic" && pos === 0) {
+      // the definition, for a sequence start; the state for continuing is built without outputs
       out = vqAttentionQuadratic(q, qk, v, xl, { memLen: c.memLen, aggCache: c.aggCache });
+      result.state = advanceState(st, qk, v, c.nCode);
     } else {
-      if (!st) throw new Error(`sublayer ${prefix} needs a recurrent state; pass initState(model, batchSize)`);
+      // the linear forms (a vq-quadratic model continuing a sequence, e.g. sampling, uses the recurrence)
       const opts = { blockLen: L, memLen: c.memLen, aggCache: c.aggCache, gradThruCache: c.gradThruCache, pos };
       const parallel = c.attnType === "vq-parallel" && L === c.memLen;
       const r = parallel ? vqAttentionParallel(q, qk, v, C, xl, st, opts) : vqAttentionRecurrent(q, qk, v, C, xl, st, opts);
@@ -390,12 +394,13 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
   if (inputs.rank !== 2) throw new Error(`inputs must be [B, n] token ids, got shape [${inputs.shape}]`);
   const [B, n] = inputs.shape;
   const L = opts.blockLen ?? c.blockLen;
-  const quadratic = !carriesState(c);
-  if (!quadratic && n % L !== 0) throw new Error(`the ${n} tokens per sequence of this call are not a multiple of the block length L = ${L}; pad the input or change blockLen`);
-  if (quadratic && state.pos !== 0) {
+  const stateful = carriesState(c);
+  const wholeQuadratic = c.attnType === "vq-quadratic" && state.pos === 0;
+  if (stateful && !wholeQuadratic && n % L !== 0) throw new Error(`the ${n} tokens per sequence of this call are not a multiple of the block length L = ${L}; pad the input or change blockLen`);
+  if (!stateful && state.pos !== 0) {
     throw new Error(`attnType ${c.attnType} carries no state between calls, but state.pos = ${state.pos}; pass initState(model, B) and whole sequences (updateLen = sequenceLen)`);
   }
-  if (!quadratic && (state.layers.length !== attentionSublayers(c).length || state.layers[0]?.kHat.shape[0] !== B)) {
+  if (stateful && (state.layers.length !== attentionSublayers(c).length || state.layers[0]?.kHat.shape[0] !== B)) {
     throw new Error(`the state holds ${state.layers.length} sublayers for batch ${state.layers[0]?.kHat.shape[0]}; the model needs ${attentionSublayers(c).length} for batch ${B}: use initState(model, ${B})`);
   }
   if (lossMask && lossMask.shape.join() !== `${B},${n}`) throw new Error(`lossMask has shape [${lossMask.shape}], inputs [${inputs.shape}]; they must match`);

@@ -96,10 +96,10 @@ test("MQA and MHA models: parallel = quadratic; full attention runs", async () =
   ids.dispose();
 });
 
-test("state carried across calls: two calls of 16 tokens = one call of 32 (parallel and linear, cache on/off)", async () => {
+test("state carried across calls: two calls of 16 tokens = one call of 32 (every VQ form, cache on/off)", async () => {
   await initBackend("cpu");
   const ids = tokens(2, 32, 3);
-  for (const attnType of ["vq-parallel", "vq-linear"] as const) {
+  for (const attnType of ["vq-parallel", "vq-linear", "vq-quadratic"] as const) {
     for (const aggCache of [true, false]) {
       const m = createModel(tinyModel({ attnType, aggCache }), 7);
       const whole = evalLogProbs(m, ids);
@@ -191,7 +191,7 @@ test("errors name the value and the fix", async () => {
   assert.throws(() => forward(m, tf.tensor2d([[3, 4, 5]], [1, 3], "int32"), st, { training: false }), /not a multiple of the block length L = 8/);
   assert.throws(() => forward(m, tf.tensor2d([[3, 4, 5, 6, 7, 8, 9, 10]], [1, 8]), st, { training: false }), /must be an int32 tensor/);
   assert.throws(() => forward(m, tokens(2, 8, 1), st, { training: false }), /use initState\(model, 2\)/);
-  const q: Model = { ...m, config: { ...m.config, attnType: "vq-quadratic" } };
+  const q: Model = { ...m, config: { ...m.config, attnType: "full" } };
   assert.throws(() => forward(q, tokens(1, 8, 1), { pos: 8, layers: [] }, { training: false }), /carries no state between calls, but state.pos = 8/);
   assert.throws(() => createModel({ ...m.config, nCode: 0 }, 1), /model\.nCode = 0/);
   disposeState(st);
