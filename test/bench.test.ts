@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend } from "./helpers/backend";
 import { environmentVersions, matmulPeak, measureMatmulPeak, median, std } from "../lib/bench";
 import { pickProfile } from "../lib/display";
 
@@ -15,7 +16,7 @@ test("median and std", () => {
 });
 
 test("measureMatmulPeak on cpu: one row per size, positive GFLOP/s, no leaked tensors", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const before = tf.memory().numTensors;
   const rows = await measureMatmulPeak([8, 32], 2, { minRepeatMs: 2 });
   assert.equal(tf.memory().numTensors, before);

@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend } from "./helpers/backend";
 import { Config } from "../lib/config";
 import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/checkpoint";
 
@@ -40,7 +41,7 @@ function sample(): Map<string, tf.Tensor> {
 }
 
 test("round trip is bitwise; state JSON and config come back; the old checkpoint is replaced", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const run = tmpRun();
   const t = sample();
   saveCheckpoint(run, 3, fixtureConfig(), t, { data: { pos: [1, 2] }, note: "first" });
@@ -66,7 +67,7 @@ test("round trip is bitwise; state JSON and config come back; the old checkpoint
 });
 
 test("a crash between the two renames leaves checkpoint.old, which findCheckpoint uses", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const run = tmpRun();
   const t = sample();
   saveCheckpoint(run, 3, fixtureConfig(), t, {});
@@ -82,7 +83,7 @@ test("a crash between the two renames leaves checkpoint.old, which findCheckpoin
 });
 
 test("truncated blob, flipped byte and garbage manifest give errors naming the file and the fix", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const t = sample();
   const run1 = tmpRun();
   saveCheckpoint(run1, 1, fixtureConfig(), t, {});
@@ -107,7 +108,7 @@ test("truncated blob, flipped byte and garbage manifest give errors naming the f
 });
 
 test("config mismatch names each differing field and the fix", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const run = tmpRun();
   const t = sample();
   saveCheckpoint(run, 1, fixtureConfig(), t, {});

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend } from "./helpers/backend";
 import { getPreset } from "../lib/config";
 import { createModel, disposeModel } from "../lib/model";
 import { bitsPerByte, evaluate, evaluateStream, maskedNLLSum, scoredTextCounts, wordPerplexity } from "../lib/evaluate";
@@ -28,7 +29,7 @@ test("units: bpb = nats / ln 2; word-level perplexity = exp(nats / words)", () =
 });
 
 test("maskedNLLSum: −Σ mask · log p(target), by hand", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const lp = tf.log(tf.tensor3d([[[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]]])) as tf.Tensor3D; // [1, 2, 3]
   const mask = tf.tensor2d([[1, 0]]);
   const s = maskedNLLSum(lp, new Int32Array([1, 2]), mask);
@@ -40,7 +41,7 @@ test("maskedNLLSum: −Σ mask · log p(target), by hand", async () => {
 });
 
 test("evaluation resets the state per window of T: a stream scores as the sum of its windows", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg = getPreset("tiny", { train: { updateLen: 16, batchSize: 2 } }); // T = 32, two segments per window
   const model = createModel(cfg.model, 5);
   const rng = new Rng(1);
@@ -65,7 +66,7 @@ test("evaluation resets the state per window of T: a stream scores as the sum of
 });
 
 test("a dataset split reports bits per byte over its bytes and word-level perplexity over its words", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tvq-eval-")), "text.txt");
   fs.writeFileSync(file, "one two three four five six seven eight nine ten\n".repeat(60)); // 3,060 bytes
   const ds = loadDataset(`file:${file}`);
@@ -105,7 +106,7 @@ test("nucleus: keeps the smallest top set reaching p, renormalized; temperature 
 });
 
 test("sampling with block length 1 is seeded, stays in the vocabulary and leaks nothing", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg = getPreset("tiny");
   const model = createModel(cfg.model, 3);
   const before = tf.memory().numTensors;
@@ -121,7 +122,7 @@ test("sampling with block length 1 is seeded, stays in the vocabulary and leaks 
 });
 
 test("text samples decode with the tokenizer; image samples become a PNG grid", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const model = createModel(getPreset("tiny").model, 3);
   const texts = sampleText(model, byteTokenizer, { length: 8, batch: 2, topP: 0.9, temperature: 1, seed: 1, prompt: "ab" });
   assert.equal(texts.length, 2);
@@ -134,7 +135,7 @@ test("text samples decode with the tokenizer; image samples become a PNG grid", 
 });
 
 test("npm run eval / sample on a trained run folder print JSON and text; bad input is a clear error", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-cli-"));
   const file = path.join(dir, "text.txt");
   fs.writeFileSync(file, "one two three four five six seven eight nine ten\n".repeat(60));

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend } from "../lib/backend";
+import { testBackend } from "./helpers/backend";
 import { disposeModel } from "../lib/model";
 import { trainRun } from "../lib/train";
 import { readResultRows } from "../lib/results";
@@ -44,7 +45,7 @@ function spec(dirs: { runs: string; results: string }, over: Partial<ExperimentS
 }
 
 test("runExperiment appends one row; a rerun reuses the finished run without training or a second row", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const dirs = { runs: tmpDir(), results: tmpDir() };
   let updates = 0;
   const first = await runExperiment(spec(dirs, { sample: { length: 12, batch: 2 }, onMetrics: () => updates++ }));
@@ -98,7 +99,7 @@ test("runExperiment appends one row; a rerun reuses the finished run without tra
 });
 
 test("runExperiment resumes a partial run and trains only the missing updates", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const dirs = { runs: tmpDir(), results: tmpDir() };
   const s = spec(dirs, { run: "partial" });
   const ds = loadDatasetOnce(s.dataset);

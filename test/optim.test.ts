@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend } from "./helpers/backend";
 import { applyUpdate, createOptimizer, disposeOptimizer, factoredDims, lrSchedule, OptimizerConfig } from "../lib/optim";
 
 const base: OptimizerConfig = {
@@ -25,7 +26,7 @@ test("schedule: linear warmup then cosine to lrFinalFrac (optax semantics)", () 
 });
 
 test("AdamW: two steps match the hand computation; decay not scaled by lr, skipped for 1-D", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg = { ...base, wdLam: 0.1 };
   const W0 = [1, 2, 3, 4], b0 = [0.5, -0.5];
   const params = new Map<string, tf.Variable>([
@@ -68,7 +69,7 @@ test("AdamW: two steps match the hand computation; decay not scaled by lr, skipp
 });
 
 test("first AdamW step by hand: p1 = (1 − wd)·p0 − lr·sign(g)", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const params = new Map<string, tf.Variable>([["W", tf.variable(tf.tensor2d([1, 2, 3, 4], [2, 2]))]]);
   const opt = createOptimizer("adamw", params);
   const g = tf.tensor2d([0.1, -0.2, 0.3, 0], [2, 2]);
@@ -80,7 +81,7 @@ test("first AdamW step by hand: p1 = (1 − wd)·p0 − lr·sign(g)", async () =
 });
 
 test("global-norm clipping scales all gradients by clip/‖g‖ and reports the unclipped norm", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const params = new Map<string, tf.Variable>([["a", tf.variable(tf.tensor1d([0, 0]))], ["c", tf.variable(tf.scalar(0))]]);
   const opt = createOptimizer("adamw", params);
   const grads = new Map<string, tf.Tensor>([["a", tf.tensor1d([3, 0])], ["c", tf.scalar(4)]]);
@@ -94,7 +95,7 @@ test("global-norm clipping scales all gradients by clip/‖g‖ and reports the 
 });
 
 test("Adafactor: factored matrix and full vector match the hand computation over two steps", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg: OptimizerConfig = { ...base, optimizer: "adafactor", lrMax: 0.1 };
   // [2, 3]: d1 = 0 (rows), d0 = 1 (cols) → vr [2] = mean over cols, vc [3] = mean over rows
   const W0 = [0.5, -1, 2, 1.5, 0.25, -0.75];
@@ -147,7 +148,7 @@ test("Adafactor factors only when the second-largest dim ≥ 128 (optax default)
 });
 
 test("numTensors does not grow over updates; unknown optimizer is a clear error", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const params = new Map<string, tf.Variable>([["W", tf.variable(tf.randomNormal([8, 8], 0, 1, "float32", 1))], ["b", tf.variable(tf.zeros([8]))]]);
   for (const name of ["adamw", "adafactor"] as const) {
     const opt = createOptimizer(name, params, { minDimSizeToFactor: 4 });
