@@ -350,7 +350,7 @@ export interface MeasureOptions {
   U?: number;
   /** timed steps, median reported (≥ 3 for the benchmark; default 3) */
   reps?: number;
-  /** untimed steps first (default 1) */
+  /** untimed steps first (default 1; with truncated backprop a warm-up step runs only its first two updates) */
   warmup?: number;
   /** seed of parameters and tokens */
   seed?: number;
@@ -402,7 +402,7 @@ export function randomTokenBatch(B: number, T: number, V: number, seed: number):
  * of B × T tokens: T / U parameter updates of U tokens each through lib/train.ts's trainSegment, the recurrent
  * state carried between them under stop-gradient (U = T: one update over the whole sequence), as trainRun does.
  */
-function stepRunner(cfg: Config, seed: number): { step: (i: number) => number; dispose: () => void } {
+function stepRunner(cfg: Config, seed: number): { step: (i: number, segments?: number) => number; dispose: () => void } {
   const { batchSize: B, sequenceLen: T, updateLen: U } = cfg.train;
   const model = createModel(cfg.model, seed);
   const opt = createOptimizer(cfg.train.optimizer, model.params);
@@ -410,14 +410,16 @@ function stepRunner(cfg: Config, seed: number): { step: (i: number) => number; d
   const segments = Array.from({ length: segmentCount(T, U) }, (_, j) => batchSegment(batch, j, U));
   let updates = 0;
   return {
-    step: (i: number) => {
+    /** step i of the run; `upTo` limits it to the first updates (a warm-up needs only the shapes once) */
+    step: (i: number, upTo = segments.length) => {
       let state = initState(model, B); // every step starts a sequence
       let loss = 0;
       try {
-        segments.forEach((seg, j) => {
+        const run = segments.slice(0, upTo);
+        run.forEach((seg, j) => {
           const r = trainSegment(model, opt, cfg, seg, state, seed + 7919 * i + j + 1, updates++);
           state = replaceState(state, r.state);
-          loss += r.loss / segments.length;
+          loss += r.loss / run.length;
         });
         return loss;
       } finally {
@@ -455,8 +457,10 @@ export function measureTrainStep(cfg: Config, opts: MeasureOptions = {}): StepTi
   const monitor = new EngineMonitor(false);
   try {
     let firstLoss = NaN;
+    // warm-up: every update of a step has the same shapes, so with T / U > 1 updates the first two suffice
+    // (the second sees a carried state); their number does not change the cost per token
     for (let i = 0; i < warmup; i++) {
-      const l = runner.step(i);
+      const l = runner.step(i, 2);
       if (i === 0) firstLoss = l;
     }
     const times: number[] = [];

@@ -2,7 +2,7 @@
 // side by side in one run, on each backend asked for:
 //
 //   npm run bench [-- --quick] [--backend native,wasm] [--T 1024,2048,...] [--layers 1] [--heads shga,mha,mqa]
-//                 [--B 1] [--reps 3] [--warmup 1] [--budget-gb 12] [--out DIR]
+//                 [--head-T 2048,8192] [--B 1] [--reps 3] [--warmup 1] [--budget-gb 12] [--out DIR]
 //
 // Per backend: the matmul peak (lib/bench.ts), then for each head type and T one point per model (VQ: vq-parallel;
 // quadratic: full), then the small-model point (the cpu-small preset's step at its own T). Every point runs in
@@ -32,7 +32,8 @@ const FLAGS: FlagSpec = {
   backend: { kind: "string", help: "comma-separated backends (default: native if it loads, else wasm)" },
   T: { kind: "string", help: "comma-separated sequence lengths (default 1024,…,131072; quick: 128,256,512)" },
   layers: { kind: "number", help: "layers (shga: two GAUs each; default 1)" },
-  heads: { kind: "string", help: "comma-separated head types shga,mha,mqa (default all three; quick: all three at one T)" },
+  heads: { kind: "string", help: "comma-separated head types shga,mha,mqa (default all three)" },
+  "head-T": { kind: "string", help: "sequence lengths of the mha / mqa points (default 2048,8192; quick: 128)" },
   B: { kind: "number", help: "sequences per step (default 1)" },
   reps: { kind: "number", help: "timed steps per point, median reported (default 3)" },
   warmup: { kind: "number", help: "untimed steps per point (default 1)" },
@@ -194,17 +195,19 @@ async function settings(flags: Record<string, unknown>): Promise<Settings> {
   const Ts = (parseList(flags.T) ?? (quick ? ["128", "256"] : ["1024", "2048", "4096", "8192", "16384", "32768", "65536", "131072"])).map(Number);
   if (Ts.some((T) => !Number.isInteger(T) || T < 1)) throw new UsageError(`--T must be positive integers, got ${flags.T}`);
   const heads = (parseList(flags.heads) ?? ["shga", "mha", "mqa"]) as HeadType[];
+  const headTs = (parseList(flags["head-T"]) ?? (quick ? ["128"] : ["2048", "8192"])).map(Number);
+  if (headTs.some((T) => !Number.isInteger(T) || T < 1)) throw new UsageError(`--head-T must be positive integers, got ${flags["head-T"]}`);
   for (const h of heads) if (!["shga", "mha", "mqa"].includes(h)) throw new UsageError(`--heads: ${JSON.stringify(h)} is not shga, mha or mqa`);
   const num = (k: string, d: number) => (flags[k] === undefined ? d : (flags[k] as number));
   const preset = getPreset("cpu-small").train;
   const sweep: ThroughputSweepOptions = {
-    Ts, heads, headTs: quick && flags.T === undefined ? [128] : undefined, B: num("B", 1), nLayer: num("layers", 1),
+    Ts, heads, headTs, B: num("B", 1), nLayer: num("layers", 1),
     model: quick ? QUICK_MODEL : undefined, reps: num("reps", 3), warmup: num("warmup", 1), budgetBytes: num("budget-gb", 12) * 2 ** 30,
     small: flags["no-small"] ? undefined : quick ? { B: 1, T: 128 } : { B: preset.batchSize, T: preset.sequenceLen },
   };
   if (!(sweep.reps >= 1) || !(sweep.warmup >= 0) || !(sweep.B >= 1) || !(sweep.nLayer >= 1)) throw new UsageError("--reps, --B and --layers must be ≥ 1 and --warmup ≥ 0");
   const L = sweep.model?.blockLen ?? getPreset("paper-throughput").model.blockLen;
-  for (const T of Ts) if (T % L !== 0) throw new UsageError(`--T ${T} is not a multiple of the block length L = ${L}`);
+  for (const T of [...Ts, ...headTs]) if (T % L !== 0) throw new UsageError(`--T / --head-T ${T} is not a multiple of the block length L = ${L}`);
   return { backends, sweep, quick, isolate: flags.isolate === undefined ? !quick : Boolean(flags.isolate) };
 }
 
