@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend } from "./helpers/backend";
 import { Config, DeepPartial, getPreset } from "../lib/config";
 import { createModel, disposeModel, disposeState, initState } from "../lib/model";
 import { createOptimizer, disposeOptimizer } from "../lib/optim";
@@ -63,7 +64,7 @@ function checkpointBlob(outDir: string): Buffer {
 }
 
 test("the same seed gives the same loss curve twice; another seed a different one", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const data = corpusData();
   const curve = async (seed: number) => {
     const r = await trainRun({ config: tinyConfig({ train: { seed, evalEvery: 0 } }), data, outDir: path.join(tmpDir(), "run"), progress: false });
@@ -81,7 +82,7 @@ test("the same seed gives the same loss curve twice; another seed a different on
 });
 
 test("stopping mid-sequence after 3 updates and resuming to 8 gives the uninterrupted run's bits; records stay consistent", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const data = corpusData();
   const cfg = tinyConfig();
   const full = path.join(tmpDir(), "full");
@@ -110,7 +111,7 @@ test("stopping mid-sequence after 3 updates and resuming to 8 gives the uninterr
 });
 
 test("an existing output folder is refused without resume and left untouched", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const out = tmpDir();
   fs.writeFileSync(path.join(out, "notes.txt"), "mine");
   await assert.rejects(trainRun({ config: tinyConfig(), data: corpusData(), outDir: out, progress: false }),
@@ -119,7 +120,7 @@ test("an existing output folder is refused without resume and left untouched", a
 });
 
 test("resuming with another model config names the fields; a corrupt checkpoint is a clear error", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const data = corpusData();
   const out = path.join(tmpDir(), "run");
   const r = await trainRun({ config: tinyConfig(), data, outDir: out, steps: 2, progress: false });
@@ -134,7 +135,7 @@ test("resuming with another model config names the fields; a corrupt checkpoint 
 });
 
 test("a diverging run stops with the step named, suggests a lower lr, keeps the last good checkpoint", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const out = path.join(tmpDir(), "run");
   // lr 0 at update 1 (warmup), 2.5e29 at update 2: the checkpoint after update 2 is finite, update 3 overflows
   const cfg = tinyConfig({ train: { lrMax: 1e30, warmupSteps: 4, saveEvery: 2, evalEvery: 0 } });
@@ -158,7 +159,7 @@ test("a diverging run stops with the step named, suggests a lower lr, keeps the 
 });
 
 test("tf.memory().numTensors does not grow over training updates", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg = tinyConfig();
   const model = createModel(cfg.model, 0);
   const opt = createOptimizer(cfg.train.optimizer, model.params);
