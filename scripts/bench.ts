@@ -38,6 +38,7 @@ const FLAGS: FlagSpec = {
   reps: { kind: "number", help: "timed steps per point, median reported (default 3)" },
   warmup: { kind: "number", help: "untimed steps per point (default 1)" },
   "budget-gb": { kind: "number", help: "memory budget per point in GiB (default 12)" },
+  "memory-wait": { kind: "number", help: "seconds to wait for free memory before a point (shared machine; default 600), then skip it" },
   "no-small": { kind: "boolean", help: "skip the cpu-small point" },
   isolate: { kind: "boolean", help: "one child process per point, for a clean peak RSS each (default; quick: one per backend)" },
   "no-figure": { kind: "boolean", help: "write the CSV only" },
@@ -57,6 +58,8 @@ interface Settings {
   quick: boolean;
   /** one child process per point (clean RSS per point) or one per backend (quick) */
   isolate: boolean;
+  /** seconds to wait for other jobs to free memory before skipping a point */
+  memoryWaitSec: number;
 }
 
 const QUICK_MODEL = { dModel: 64, dK: 16, dV: 128, nCode: 32, blockLen: 32, memLen: 32 };
@@ -113,6 +116,27 @@ function runChild(jobs: Job[], rssLimit: number, onRow: (i: number, row: Record<
   });
 }
 
+/** MemAvailable of /proc/meminfo in bytes (Infinity where it cannot be read). */
+function memAvailable(): number {
+  try {
+    const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync("/proc/meminfo", "utf8"));
+    return m ? Number(m[1]) * 1024 : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+/** Waits up to `seconds` for `bytes` (+10%) of available memory (the machine is shared); returns what is available. */
+async function waitForMemory(bytes: number, seconds: number): Promise<number> {
+  const t0 = Date.now();
+  let free = memAvailable();
+  while (free < 1.1 * bytes && Date.now() - t0 < seconds * 1000) {
+    await new Promise((res) => setTimeout(res, 10_000));
+    free = memAvailable();
+  }
+  return free >= 1.1 * bytes ? free : Math.min(free, bytes - 1);
+}
+
 /** Resident bytes of a process (0 when gone). */
 function processRss(pid: number | undefined): number {
   try {
@@ -166,8 +190,16 @@ async function sweep(s: Settings): Promise<ThroughputRow[]> {
     const limit = 1.3 * s.sweep.budgetBytes;
     if (s.isolate) { // one child per point: a clean peak RSS each
       for (let i = 0; i < jobs.length; i++) {
+        const need = jobs[i].row.est_mb * 2 ** 20;
+        const free = await waitForMemory(need, s.memoryWaitSec);
+        if (free < need) {
+          Object.assign(jobs[i].row, { status: "skipped", reason: `skipped: the machine has ${(free / 2 ** 30).toFixed(1)} GiB available (other jobs), the point needs ~${(need / 2 ** 30).toFixed(1)} GiB; rerun when it is free` });
+          finished.add(jobs[i].row);
+          report();
+          continue;
+        }
         let got: Record<string, unknown> | undefined;
-        const err = await runChild([point(jobs[i])], limit, (_, r) => (got = r));
+        const err = await runChild([point(jobs[i])], Math.min(limit, free + 2 ** 30), (_, r) => (got = r));
         finish(i, got, err);
       }
     } else {
@@ -208,7 +240,7 @@ async function settings(flags: Record<string, unknown>): Promise<Settings> {
   if (!(sweep.reps >= 1) || !(sweep.warmup >= 0) || !(sweep.B >= 1) || !(sweep.nLayer >= 1)) throw new UsageError("--reps, --B and --layers must be ≥ 1 and --warmup ≥ 0");
   const L = sweep.model?.blockLen ?? getPreset("paper-throughput").model.blockLen;
   for (const T of [...Ts, ...headTs]) if (T % L !== 0) throw new UsageError(`--T / --head-T ${T} is not a multiple of the block length L = ${L}`);
-  return { backends, sweep, quick, isolate: flags.isolate === undefined ? !quick : Boolean(flags.isolate) };
+  return { backends, sweep, quick, isolate: flags.isolate === undefined ? !quick : Boolean(flags.isolate), memoryWaitSec: num("memory-wait", 600) };
 }
 
 async function main(): Promise<void> {
