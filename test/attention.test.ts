@@ -176,3 +176,24 @@ test("no tensors leak from a full equivalence run", async () => {
   runEquivalence({ T: 12, L: 4, S: 5, dK: 4, dV: 6, seed: 1, aggCache: true });
   assert.equal(tf.memory().numTensors, before);
 });
+
+test("[native, when its binding loads] T = 12 grid and an MQA shape: linear forms = quadratic", async (t) => {
+  try {
+    await initBackend("native");
+  } catch {
+    t.skip("native backend unavailable (npm run setup builds it)");
+    return;
+  }
+  for (const aggCache of [true, false]) {
+    for (const L of divisors12) {
+      for (const M of [1, L, 12]) {
+        const r = runEquivalence({ T: 12, L, M, S: 5, dK: 4, dV: 6, seed: 10 * L + M, aggCache });
+        assertClose(r.recurrent, `L=${L} M=${M} cache=${aggCache} recurrent`);
+        if (M === L) assertClose(r.parallel, `L=${L} cache=${aggCache} parallel`);
+      }
+    }
+  }
+  const r = runEquivalence({ T: 32, L: 8, S: 9, dK: 4, dV: 6, B: 2, H: 3, hKV: 1, seed: 7, aggCache: true });
+  assertClose(r.parallel, "MQA parallel");
+  await initBackend("cpu");
+});
