@@ -346,8 +346,9 @@ function attentionSublayer(m: Model, prefix: string, cb: Codebook | undefined, x
     result.stats = codeStats(k, qk.z, c.nCode, mask);
     if (!st) throw new Error(`sublayer ${prefix} needs a recurrent state; pass initState(model, batchSize)`);
     if (c.attnType === "vq-quadratic" && pos === 0) {
-      // the definition, for a sequence start; the state for continuing is built without outputs
-      out = vqAttentionQuadratic(q, qk, v, xl, { memLen: c.memLen, aggCache: c.aggCache });
+      // the definition, for a sequence start, with the linear forms' straight-through rule (so all VQ forms
+      // train with the same gradients); the state for continuing is built without outputs
+      out = vqAttentionQuadratic(q, qk, v, xl, { memLen: c.memLen, aggCache: c.aggCache, stBlockLen: c.blockLen });
       result.state = advanceState(st, qk, v, c.nCode);
     } else {
       // the linear forms (a vq-quadratic model continuing a sequence, e.g. sampling, uses the recurrence)

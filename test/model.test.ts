@@ -79,6 +79,29 @@ for (const backend of ["cpu", "wasm"] as const) {
   });
 }
 
+test("the three VQ forms also give the same parameter gradients (training mode, same dropout seed)", async () => {
+  await initBackend("cpu");
+  const ids = tokens(2, 32, 9);
+  const base = createModel(getPreset("tiny").model, 13);
+  const grads = (attnType: ModelConfig["attnType"]) => tf.tidy(() => {
+    const m: Model = { ...base, config: { ...base.config, attnType } };
+    const { grads: g } = tf.variableGrads(() => {
+      const out = forward(m, ids, initState(m, 2), { training: true, seed: 3 });
+      return tf.add(tf.neg(tf.mean(tf.sum(tf.mul(out.logProbs, tf.oneHot(ids, 259)), -1))), out.commitLoss) as tf.Scalar;
+    }, [...base.params.values()]);
+    return tf.concat(Object.values(g).map((t) => t.reshape([-1])));
+  });
+  const ref = grads("vq-parallel");
+  for (const attnType of ["vq-linear", "vq-quadratic"] as const) {
+    const g = grads(attnType);
+    const rel = maxAbs(g, ref) / tf.tidy(() => tf.max(tf.abs(ref)).dataSync()[0]);
+    assert.ok(rel < 1e-4, `${attnType}: relative gradient difference ${rel}`);
+    g.dispose();
+  }
+  tf.dispose([ids, ref]);
+  disposeModel(base);
+});
+
 test("MQA and MHA models: parallel = quadratic; full attention runs", async () => {
   await initBackend("cpu");
   const ids = tokens(1, 32, 2);
