@@ -388,6 +388,23 @@ function queriesOfBlocks(x: tf.Tensor, B: number, H: number, h: number, R: numbe
 }
 
 /**
+ * The (block, code) slot of every key, for per-block code sums by segment sum instead of a product with one-hot
+ * codes (T·d_v additions instead of 2·T·S·d_v multiply-adds; its gradient is a gather): key t of block row e
+ * with code z_t goes to slot e·S + z_t; empty window slots (code S) get −1, which segment sums drop.
+ * @param z [B, h, (R+1)·L] int32 shortcodes, blocks of L along the last axis
+ * @returns [B·h·(R+1)·L] int32
+ */
+function codeSlots(z: tf.Tensor, S: number, L: number): tf.Tensor1D {
+  return noGrad((zz) => {
+    const n = zz.size;
+    const flat = zz.reshape([n]);
+    const block = tf.floorDiv(tf.range(0, n, 1, "int32"), tf.scalar(L, "int32")); // (b, h, e) row of position t
+    const slot = tf.add(tf.mul(block, tf.scalar(S, "int32")), flat);
+    return tf.where(tf.equal(flat, tf.scalar(S, "int32")), tf.fill([n], -1, "int32"), slot);
+  }, z) as tf.Tensor1D;
+}
+
+/**
  * (c) Block-parallel linear form: every block attends to itself (causal), to the previous block (block 0: the
  * carried window) and to the compressive cache. The cache of block r holds the carried cache plus the code sums
  * of blocks −1 … r−2 (block −1 = the carried window): per-block value sums U_e = δ_eᵀ V_e and counts ℓ_e,
@@ -435,9 +452,10 @@ export function vqAttentionParallel(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tenso
   sWin = sWin.reshape([N, G * L, 2 * L]);
 
   // per-block code counts and value sums of blocks −1 … R−1, then the cache of each block and after the call
-  const delta = noGrad((z) => tf.oneHot(z.reshape([B * h * (R + 1), L]) as tf.Tensor2D, S), zAll); // [B·h·(R+1), L, S]
-  const countsByBlock = noGrad((d) => tf.sum(d, 1), delta).reshape([B * h, R + 1, S]);
-  const sumsByBlock = matMul(delta, vAll.reshape([B * h * (R + 1), L, dV]), true, false).reshape([B * h, R + 1, S * dV]);
+  const slot = codeSlots(zAll, S, L); // [B·h·(R+1)·L]: the (block, code) slot of each key, −1 for empty slots
+  const nSlots = B * h * (R + 1) * S;
+  const countsByBlock = noGrad((i) => tf.unsortedSegmentSum(tf.onesLike(i).asType("float32"), i as tf.Tensor1D, nSlots), slot).reshape([B * h, R + 1, S]);
+  const sumsByBlock = tf.unsortedSegmentSum(vAll.reshape([-1, dV]), slot, nSlots).reshape([B * h, R + 1, S * dV]); // U_e = δ_eᵀ V_e
   // cache of block r (r = 0 … R; row R = after the call) = carried cache + Σ_{e ≤ r−1} blocks e (e = 0 is block −1)
   const lowerAll = tf.add(prefixSumsOverBlocks(countsByBlock), state.lower.reshape([B * h, 1, S])); // [B·h, R+1, S]
   const upper0 = sgIf(tf.mul(state.upperDivLower, state.lower.expandDims(-1))).reshape([B * h, 1, S * dV]);

@@ -19,17 +19,21 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
 
 
 /**
- * fn(...inputs) computed off the gradient tape: its inputs receive zero gradients.
+ * fn(...inputs) computed off the gradient tape: no gradient flows from the result back to its inputs.
+ * The custom op's only tape input is a fresh constant, not `inputs`, so the backward pass never reaches the
+ * inputs through it: no zero gradients are allocated, and nothing upstream that only feeds this result (e.g. the
+ * per-block code sums' product with the one-hot codes, or the max subtracted before a softmax) is differentiated.
  * @param fn a function of tensors returning one tensor (may be int32, e.g. argMin)
  */
 export function noGrad(fn: (...xs: tf.Tensor[]) => tf.Tensor, ...inputs: tf.Tensor[]): tf.Tensor {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const xs = args.slice(0, inputs.length) as tf.Tensor[];
-    const shapes = xs.map((x) => x.shape);
-    // the tape insists on float32 gradients, also for int32 inputs
-    return { value: fn(...xs), gradFunc: () => shapes.map((s) => tf.zeros(s, "float32")) };
-  });
-  return f(...inputs);
+  const anchor = tf.scalar(0);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: fn(...inputs),
+    gradFunc: () => tf.zerosLike(args[0] as tf.Tensor),
+  }));
+  const out = f(anchor);
+  anchor.dispose();
+  return out;
 }
 
 /**
