@@ -39,14 +39,9 @@ export function attentionMultiplyAdds(form: AttentionForm, s: CostShape): number
   }
 }
 
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
-}
-
 /**
- * Median wall time of forward + backward (gradients w.r.t. q, k, v) of one attention call on random inputs,
- * after one untimed warm-up call.
+ * Fastest wall time over `reps` calls of forward + backward (gradients w.r.t. q, k, v) of one attention call on
+ * random inputs, after one untimed warm-up call (the minimum is the repeat least disturbed by other processes).
  * @param form  which form
  * @param s     shape (B = 1, one head)
  * @param reps  timed repeats
@@ -80,5 +75,5 @@ export function timeAttention(form: AttentionForm, s: CostShape, reps = 3): numb
     run();
     times.push((performance.now() - t0) / 1000);
   }
-  return median(times);
+  return Math.min(...times);
 }
