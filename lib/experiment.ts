@@ -448,9 +448,10 @@ export interface LearningCurve {
  * (nats / ln 2; = bits per byte on byte-level data).
  * @param curves one per run
  * @param opts.smooth moving-average window in updates (default: 5% of the longest run, at least 1);
- *   unit: "bits per byte" (default) or e.g. "bits per token" for BPE; title optional; logY for a log y axis
+ *   unit: "bits per byte" (default) or e.g. "bits per token" for BPE; title optional; logY for a log y axis;
+ *   zoom (default true): y range without the first 10% of training (see zoomRange)
  */
-export function learningCurveFigure(curves: LearningCurve[], opts: { smooth?: number; unit?: string; title?: string; logY?: boolean } = {}): PlotlyFigure {
+export function learningCurveFigure(curves: LearningCurve[], opts: { smooth?: number; unit?: string; title?: string; logY?: boolean; zoom?: boolean } = {}): PlotlyFigure {
   if (curves.length === 0) throw new Error("learningCurveFigure: pass at least one {name, history}");
   const longest = Math.max(...curves.map((c) => c.history.length));
   const smooth = opts.smooth ?? Math.max(1, Math.round(longest / 20));
@@ -467,7 +468,24 @@ export function learningCurveFigure(curves: LearningCurve[], opts: { smooth?: nu
     }
   });
   const unit = opts.unit ?? "bits per byte";
-  return lineFigure(series, { title: opts.title, x: "parameter update", y: { title: `loss (${unit})`, log: opts.logY }, legend: true });
+  const fig = lineFigure(series, { title: opts.title, x: "parameter update", y: { title: `loss (${unit})`, log: opts.logY }, legend: true });
+  const range = opts.zoom === false || opts.logY ? undefined : zoomRange(series);
+  if (range) (fig.layout.yaxis as Record<string, unknown>).range = range;
+  return fig;
+}
+
+/**
+ * A y range that skips the first 10% of each training curve (the fast initial drop would flatten the rest):
+ * from the lowest value to the highest later value or validation point, with a margin. Undefined when flat.
+ * series: the learning-curve series (train curves are mode "lines", validation "lines+markers").
+ */
+export function zoomRange(series: Series[]): [number, number] | undefined {
+  const later = series.flatMap((s) => (s.mode === "lines" ? s.y.slice(Math.floor(s.y.length / 10)) : s.y)).filter(Number.isFinite);
+  const all = series.flatMap((s) => s.y).filter(Number.isFinite);
+  if (later.length === 0) return undefined;
+  const lo = Math.min(...all), hi = Math.max(...later);
+  if (!(hi > lo)) return undefined;
+  return [lo - 0.05 * (hi - lo), hi + 0.08 * (hi - lo)];
 }
 
 type Cell = number | string | boolean | null;

@@ -161,6 +161,12 @@ test("movingAverage, learningCurveFigure, upscaleNearest, imageGridPNG, jsonDiff
   assert.equal((fig.data[1].line as { dash: string }).dash, "dash");
   assert.ok(Math.abs((fig.data[1].y as number[])[0] - 1.5) < 1e-12); // validation in bits per token (loss / ln 2)
   assert.equal((fig.data[0].line as { color: string }).color, (fig.data[1].line as { color: string }).color);
+  // zoom: the y range skips the first 10% of the train curve (here the first point, 4) but keeps every validation point
+  const long = Array.from({ length: 20 }, (_, i) => ({ ...hist[0], step: i + 1, bpb: i === 0 ? 9 : 3 - i / 20 }));
+  const zoomed = learningCurveFigure([{ name: "VQ", history: long, evals: [{ step: 20, split: "validation", loss: Math.LN2 * 3.5, bpb: 0, ppl: 0, tokens: 1, windows: 1, nats: 1 }] }], { smooth: 1 });
+  const [lo, hi] = (zoomed.layout.yaxis as { range: number[] }).range;
+  assert.ok(lo < 2.05 && lo > 1.9 && hi > 3.5 && hi < 4, `range ${lo}..${hi}`);
+  assert.equal((learningCurveFigure([{ name: "VQ", history: long }], { zoom: false }).layout.yaxis as { range?: number[] }).range, undefined);
   const up = upscaleNearest(new Uint8Array([1, 2, 3, 4]), 2, 2, 1, 2);
   assert.deepEqual(Array.from(up.pixels), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
   const png = imageGridPNG([new Uint8Array(12), new Uint8Array(12)], [2, 2, 3], { cols: 2, scale: 3 });
