@@ -8,20 +8,31 @@ import * as tf from "./tf";
 import { dropout } from "./dropout";
 import { matMul } from "./matmul";
 
+/** Host tables of recent sinusoid requests (full attention asks for T × d_model of them in every sublayer). */
+const sinusoidTables = new Map<string, Float32Array>();
+const MAX_CACHED_TABLES = 8;
+
 /**
  * Sinusoids of positions start … start+length−1: row p = [sin(p·λ^{-2i/width}) | cos(p·λ^{-2i/width})].
  * @returns [length, width] (width must be even)
  */
 export function sinusoids(length: number, width: number, lam: number, start = 0): tf.Tensor2D {
   if (width % 2 !== 0) throw new Error(`sinusoids need an even width, got ${width}; use an even d_model`);
-  const half = width / 2;
-  const out = new Float32Array(length * width);
-  for (let p = 0; p < length; p++) {
+  const key = `${length},${width},${lam},${start}`;
+  let out = sinusoidTables.get(key);
+  if (!out) {
+    const half = width / 2;
+    out = new Float32Array(length * width);
     for (let i = 0; i < half; i++) {
-      const angle = (start + p) / Math.pow(lam, (2 * i) / width);
-      out[p * width + i] = Math.sin(angle);
-      out[p * width + half + i] = Math.cos(angle);
+      const inv = 1 / Math.pow(lam, (2 * i) / width);
+      for (let p = 0; p < length; p++) {
+        const angle = (start + p) * inv;
+        out[p * width + i] = Math.sin(angle);
+        out[p * width + half + i] = Math.cos(angle);
+      }
     }
+    if (sinusoidTables.size >= MAX_CACHED_TABLES) sinusoidTables.delete(sinusoidTables.keys().next().value as string);
+    sinusoidTables.set(key, out);
   }
   return tf.tensor2d(out, [length, width]);
 }

@@ -11,6 +11,7 @@ import {
   vqAttentionRecurrent,
 } from "../lib/attention";
 import { quantize } from "../lib/vq";
+import { relativeBias, sinusoids } from "../lib/pe";
 
 const TOL = 1e-5; // max |difference| / max |reference|
 
@@ -196,4 +197,30 @@ test("[native, when its binding loads] T = 12 grid and an MQA shape: linear form
   const r = runEquivalence({ T: 32, L: 8, S: 9, dK: 4, dV: 6, B: 2, H: 3, hKV: 1, seed: 7, aggCache: true });
   assertClose(r.parallel, "MQA parallel");
   await initBackend("cpu");
+});
+
+test("sinusoids: [sin | cos] with inverse wavelengths λ^{-2i/d}; offsets; cached tables give equal tensors", async () => {
+  await initBackend("cpu");
+  tf.tidy(() => {
+    const s = sinusoids(3, 4, 100, 5).arraySync() as number[][];
+    s.forEach((row, p) => {
+      const x = p + 5;
+      [Math.sin(x), Math.sin(x / 10), Math.cos(x), Math.cos(x / 10)].forEach((v, j) => assert.ok(Math.abs(row[j] - v) < 1e-6, `row ${p} col ${j}`));
+    });
+    assert.equal(maxAbs(sinusoids(3, 4, 100, 5), sinusoids(3, 4, 100, 5)), 0);
+  });
+});
+
+test("relativeBias places (q_i + v)·r_d at distance d = i − j + K − Q, zero beyond D", async () => {
+  await initBackend("cpu");
+  tf.tidy(() => {
+    const Q = 3, K = 5, D = 3;
+    // pRev[i, c] encodes query i and distance D−1−c as 100 i + d
+    const pRev = tf.tensor2d(Array.from({ length: Q * D }, (_, n) => 100 * Math.floor(n / D) + (D - 1 - (n % D))), [Q, D]);
+    const out = relativeBias(pRev, K).arraySync() as number[][];
+    for (let i = 0; i < Q; i++) for (let j = 0; j < K; j++) {
+      const d = i - j + K - Q;
+      if (d >= 0) assert.equal(out[i][j], d < D ? 100 * i + d : 0, `(${i}, ${j})`);
+    }
+  });
 });
