@@ -23,10 +23,11 @@ const HIDDEN = new Set(["run_uid", "run_dir", "git_dirty", "backend_detail", "no
 const METRIC = /(bpb|ppl|loss|tokens_per_s|step_time|code_usage|code_entropy|gflops|speedup|ratio|_ms$|_s$|err|diff|peak)/;
 const MAX_COLUMNS = 14;
 
-/** One markdown cell: numbers to 4 significant digits without trailing zeros (integers with separators), pipes
- *  escaped, newlines flattened. */
+/** One markdown cell: numbers as lib/tables.ts formatCell, but without trailing zeros below 10⁴ (0.99, not 0.9900),
+ *  pipes escaped, newlines flattened. */
 export function markdownCell(v: unknown): string {
-  const text = typeof v === "number" && Number.isFinite(v) && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : formatCell(v);
+  const small = typeof v === "number" && !Number.isInteger(v) && Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4;
+  const text = small ? String(Number((v as number).toPrecision(4))) : formatCell(v);
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 }
 
