@@ -21,7 +21,14 @@ import { FlagSpec, parseFlags, usageLines } from "./args";
 const HIDDEN = new Set(["run_uid", "run_dir", "git_dirty", "backend_detail", "node", "experiment", "timestamp"]);
 /** Metric-like columns, always shown when present. */
 const METRIC = /(bpb|ppl|loss|tokens_per_s|step_time|code_usage|code_entropy|gflops|speedup|ratio|_ms$|_s$|err|diff|peak)/;
+/** Which metrics come first when there are too many to show. */
+const METRIC_PRIORITY = [/bpb$/, /word_ppl$/, /tokens_per_s/, /step_time/, /speedup|ratio|gflops|peak/, /code_usage/, /loss$/];
 const MAX_COLUMNS = 14;
+
+function metricRank(c: string): number {
+  const i = METRIC_PRIORITY.findIndex((re) => re.test(c));
+  return i < 0 ? METRIC_PRIORITY.length : i;
+}
 
 /** One markdown cell: numbers as lib/tables.ts formatCell, but without trailing zeros below 10⁴ (0.99, not 0.9900),
  *  pipes escaped, newlines flattened. */
@@ -41,7 +48,8 @@ export function markdownTable(rows: Array<Record<string, unknown>>, columns: str
 
 /**
  * The columns worth a summary table, at most MAX_COLUMNS: the run id, the columns that vary between rows (the
- * settings that were swept or compared), the metrics, then backend and commit. Empty and stamp columns are dropped.
+ * settings that were swept or compared), the metrics (bpb, word ppl and speed first), then backend and commit.
+ * Empty and stamp columns are dropped.
  * @param rows the rows shown
  */
 export function summaryColumns(rows: Array<Record<string, unknown>>): string[] {
@@ -51,7 +59,8 @@ export function summaryColumns(rows: Array<Record<string, unknown>>): string[] {
   const varies = (c: string) => new Set(rows.map((r) => JSON.stringify(r[c] ?? null))).size > 1;
   const first = present.filter((c) => c === "run" || c === "profile");
   const varying = present.filter((c) => !first.includes(c) && !METRIC.test(c) && c !== "backend" && c !== "git_commit" && varies(c));
-  const metrics = present.filter((c) => !first.includes(c) && METRIC.test(c));
+  const metrics = present.filter((c) => !first.includes(c) && METRIC.test(c))
+    .map((c, i) => ({ c, i })).sort((a, b) => metricRank(a.c) - metricRank(b.c) || a.i - b.i).map((x) => x.c);
   const stamps = present.filter((c) => c === "backend" || c === "git_commit");
   const cols = [...first, ...varying, ...metrics];
   return [...cols.slice(0, MAX_COLUMNS - stamps.length), ...stamps];

@@ -55,4 +55,6 @@ test("markdown cells and columns", () => {
     { run: "b", run_uid: "u2", S: 64, seed: 0, lr: 1, val_bpb: 1, backend: "native", git_commit: "abc", empty: null },
   ];
   assert.deepEqual(summaryColumns(rows), ["run", "S", "val_bpb", "backend", "git_commit"]);
+  const metrics = [{ run: "a", val_loss: 1, tokens_per_s: 5, val_bpb: 2, code_usage: 1 }];
+  assert.deepEqual(summaryColumns(metrics), ["run", "val_bpb", "tokens_per_s", "code_usage", "val_loss"]);
 });
