@@ -115,11 +115,21 @@ function reversedRelativeKeys(r: tf.Tensor, D: number): tf.Tensor3D {
   return tf.reverse(tf.slice(r, [0, 0, 0], [h, D, dK]), 1) as tf.Tensor3D;
 }
 
-/** Additive mask [Q, K]: 0 where keep(i, j), −∞ elsewhere. */
-function additiveMask(Q: number, K: number, keep: (i: number, j: number) => boolean): tf.Tensor2D {
-  const m = new Float32Array(Q * K);
-  for (let i = 0; i < Q; i++) for (let j = 0; j < K; j++) if (!keep(i, j)) m[i * K + j] = NEG_INF;
-  return tf.tensor2d(m, [Q, K]);
+/**
+ * Additive score mask [Q, K] for Q queries that are the last Q positions of a window of K keys: 0 where key j is
+ * visible to query i, −∞ elsewhere. Visible: causal (distance d = i − j + K − Q ≥ 0), within `maxDistance` if
+ * given (the locality window of the cache-off variant), and j ≥ `firstValidKey` (window slots never filled).
+ * Built with tensor ops, so a T×T mask costs no JS loop.
+ */
+function scoreMask(Q: number, K: number, opts: { maxDistance?: number; firstValidKey?: number } = {}): tf.Tensor2D {
+  return tf.tidy(() => {
+    const j = tf.range(0, K, 1, "int32").reshape([1, K]);
+    const d = tf.add(tf.sub(tf.range(0, Q, 1, "int32").reshape([Q, 1]), j), K - Q); // [Q, K]
+    let keep = tf.greaterEqual(d, 0);
+    if (opts.maxDistance !== undefined) keep = tf.logicalAnd(keep, tf.lessEqual(d, opts.maxDistance));
+    if (opts.firstValidKey) keep = tf.logicalAnd(keep, tf.greaterEqual(j, opts.firstValidKey));
+    return tf.where(keep, tf.zeros([Q, K]), tf.fill([Q, K], NEG_INF)) as tf.Tensor2D;
+  });
 }
 
 /**
@@ -181,15 +191,15 @@ function checkState(s: AttnState, B: number, h: number, M: number, dK: number, d
  * @param qw    grouped q + v, [B, h, G·T, d_k]
  * @param v     [B, h, T, d_v]
  * @param nBias distances that carry a position bias (M + 1 for VQ, T for full)
- * @param keep  extra mask rule on (query i, key j), e.g. the locality window
+ * @param maxDistance keys farther than this are masked (the cache-off window); undefined: all earlier keys
  */
 function quadraticCore(ac: tf.Tensor, qw: tf.Tensor, v: tf.Tensor, r: tf.Tensor, dims: Dims, nBias: number,
-                       keep: (i: number, j: number) => boolean): tf.Tensor4D {
+                       maxDistance?: number): tf.Tensor4D {
   const { B, H, h, G, T, dV } = dims;
   const D = Math.min(nBias, T);
   const p = matMulPerHead(qw, reversedRelativeKeys(r, D)); // [B, h, G·T, D]
   const bd = relativeBias(p.reshape([B * h * G, T, D]), T); // [B·h·G, T, T]
-  const mask = additiveMask(T, T, (i, j) => j <= i && keep(i, j));
+  const mask = scoreMask(T, T, { maxDistance });
   const s = tf.add(tf.add(ac.reshape([B * h * G, T, T]), bd), mask);
   const w = tf.softmax(s).reshape([B, h, G * T, T]);
   return matMul(w, v).reshape([B, H, T, dV]) as tf.Tensor4D;
@@ -225,12 +235,15 @@ export function vqAttentionQuadratic(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tens
   } else {
     const L = opts.stBlockLen;
     // value: (q+u)·C_z; gradient to k only inside the window: exact ⊙ (q+u)·(k̂ − C_z), which is zero-valued
-    const exact = tf.tensor2d(Float32Array.from({ length: T * T }, (_, n) => (n % T >= Math.floor(Math.floor(n / T) / L) * L - M ? 1 : 0)), [T, T]);
+    const exact = tf.tidy(() => { // 1 where key j ≥ (start of query i's block) − M
+      const blockStart = tf.mul(tf.floorDiv(tf.range(0, T, 1, "int32"), L), L).reshape([T, 1]);
+      return tf.cast(tf.greaterEqual(tf.range(0, T, 1, "int32").reshape([1, T]), tf.sub(blockStart, M)), "float32");
+    });
     const far = matMul(qu, qk.cz, false, true);
     const near = matMul(qu, tf.sub(qk.kHat, qk.cz), false, true);
     ac = tf.add(far, tf.mul(near.reshape([B * h * G, T, T]), exact).reshape(far.shape));
   }
-  return quadraticCore(ac, qw, v, xl.r, dims, M + 1, (i, j) => opts.aggCache || i - j <= M);
+  return quadraticCore(ac, qw, v, xl.r, dims, M + 1, opts.aggCache ? undefined : M);
 }
 
 /**
@@ -243,7 +256,7 @@ export function fullAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, xl: XLBi
   const dims = dimsOf(q, k, v, xl);
   const qu = groupHeads(addHeadBias(q, xl.u), dims.h);
   const qw = groupHeads(addHeadBias(q, xl.w), dims.h);
-  return quadraticCore(matMul(qu, k, false, true), qw, v, xl.r, dims, dims.T, () => true);
+  return quadraticCore(matMul(qu, k, false, true), qw, v, xl.r, dims, dims.T);
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -331,7 +344,7 @@ export function vqAttentionRecurrent(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tens
     const ac = matMul(qu, kWin, false, true); // [B, h, G·L, K]
     const bd = relativeBias(matMulPerHead(qw, rRev).reshape([B * h * G, L, M + 1]), K); // [B·h·G, L, K]
     // key j sits at block position j − M: causal, allocated, and (cache off) within distance M
-    const mask = additiveMask(L, K, (i, j) => j - M <= i && j >= invalid && (opts.aggCache || j >= i));
+    const mask = scoreMask(L, K, { maxDistance: opts.aggCache ? undefined : M, firstValidKey: invalid });
     const sWin = tf.add(tf.add(ac.reshape([B * h * G, L, K]), bd), mask).reshape([B, h, G * L, K]);
     let out: tf.Tensor;
     if (opts.aggCache) {
@@ -443,7 +456,7 @@ export function vqAttentionParallel(q: tf.Tensor, qk: QuantizedKeys, v: tf.Tenso
   const ac = matMul(qu, tf.concat([kPrev, kPres], 1), false, true); // [N, G·L, 2L]
   const p = matMulPerHead(qw.reshape([B, h, R * G * L, dK]), reversedRelativeKeys(xl.r, L + 1)); // [B, h, R·G·L, L+1]
   const bd = relativeBias(p.reshape([N * G, L, L + 1]), 2 * L); // [N·G, L, 2L]
-  const mask = additiveMask(L, 2 * L, (i, j) => j - L <= i && (opts.aggCache || j >= i));
+  const mask = scoreMask(L, 2 * L, { maxDistance: opts.aggCache ? undefined : L });
   let sWin = tf.add(tf.add(ac.reshape([N * G, L, 2 * L]), bd), mask).reshape([B * h, R, G * L, 2 * L]);
   const invalid = Math.max(L - opts.pos, 0); // window slots of block 0 never filled
   if (invalid > 0) {
