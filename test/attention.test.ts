@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend, testBackends } from "./helpers/backend";
 import { EquivalenceOptions, FormDiff, runEquivalence } from "../lib/equivalence";
 import {
   AttnState, XLBias, attnStateTensors, countBias, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic,
@@ -22,7 +23,7 @@ function assertClose(d: FormDiff | undefined, what: string): void {
 
 const divisors12 = [1, 2, 3, 4, 6, 12];
 
-for (const backend of ["cpu", "wasm"] as const) {
+for (const backend of testBackends()) {
   test(`[${backend}] T = 12, every (L, M): recurrent = quadratic; parallel = quadratic when M = L (cache on and off)`, async () => {
     await initBackend(backend);
     let n = 0;
@@ -66,7 +67,7 @@ for (const backend of ["cpu", "wasm"] as const) {
 }
 
 test("the equivalence check is not vacuous: a wrong band or a wrong window is detected", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   tf.tidy(() => {
     const { q, qk, v, C, xl } = problem(1, 1, 1, 24, 9, 4, 5, 11);
     const st = initialAttnState(1, 1, 6, 9, 4, 5);
@@ -94,7 +95,7 @@ function problem(B: number, H: number, h: number, T: number, S: number, dK: numb
 }
 
 test("the quadratic definition matches a plain-JS loop over s_ij = (q_i+u)·k̂_j + 1[i−j ≤ M](q_i+v)·r_{i−j}", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const T = 7, dK = 3, dV = 2, M = 2;
   for (const aggCache of [true, false]) {
     tf.tidy(() => {
@@ -126,7 +127,7 @@ test("the quadratic definition matches a plain-JS loop over s_ij = (q_i+u)·k̂_
 });
 
 test("full attention = the quadratic VQ form when keys are exactly codewords and the band covers T", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   tf.tidy(() => {
     const T = 10;
     const { q, v, xl, qk } = problem(2, 2, 2, T, 5, 4, 3, 31);
@@ -137,7 +138,7 @@ test("full attention = the quadratic VQ form when keys are exactly codewords and
 });
 
 test("exp(count bias) = counts (and −∞ for empty codes)", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   tf.tidy(() => {
     const counts = tf.range(0, 1024);
     const b = countBias(counts);
@@ -148,7 +149,7 @@ test("exp(count bias) = counts (and −∞ for empty codes)", async () => {
 });
 
 test("state carried across calls: two calls of 12 = one call of 24 (parallel and recurrent); blockLen 1 = blockLen L", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   tf.tidy(() => {
     const B = 2, h = 1, T = 24, S = 6, dK = 4, dV = 3, L = 4;
     const { q, v, C, xl, qk } = problem(B, 1, h, T, S, dK, dV, 41);
@@ -171,36 +172,15 @@ test("state carried across calls: two calls of 12 = one call of 24 (parallel and
 });
 
 test("no tensors leak from a full equivalence run", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   runEquivalence({ T: 12, L: 4, S: 5, dK: 4, dV: 6, seed: 1, aggCache: true });
   const before = tf.memory().numTensors;
   runEquivalence({ T: 12, L: 4, S: 5, dK: 4, dV: 6, seed: 1, aggCache: true });
   assert.equal(tf.memory().numTensors, before);
 });
 
-test("[native, when its binding loads] T = 12 grid and an MQA shape: linear forms = quadratic", async (t) => {
-  try {
-    await initBackend("native");
-  } catch {
-    t.skip("native backend unavailable (npm run setup builds it)");
-    return;
-  }
-  for (const aggCache of [true, false]) {
-    for (const L of divisors12) {
-      for (const M of [1, L, 12]) {
-        const r = runEquivalence({ T: 12, L, M, S: 5, dK: 4, dV: 6, seed: 10 * L + M, aggCache });
-        assertClose(r.recurrent, `L=${L} M=${M} cache=${aggCache} recurrent`);
-        if (M === L) assertClose(r.parallel, `L=${L} cache=${aggCache} parallel`);
-      }
-    }
-  }
-  const r = runEquivalence({ T: 32, L: 8, S: 9, dK: 4, dV: 6, B: 2, H: 3, hKV: 1, seed: 7, aggCache: true });
-  assertClose(r.parallel, "MQA parallel");
-  await initBackend("cpu");
-});
-
 test("sinusoids: [sin | cos] with inverse wavelengths λ^{-2i/d}; offsets; cached tables give equal tensors", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   tf.tidy(() => {
     const s = sinusoids(3, 4, 100, 5).arraySync() as number[][];
     s.forEach((row, p) => {
@@ -212,7 +192,7 @@ test("sinusoids: [sin | cos] with inverse wavelengths λ^{-2i/d}; offsets; cache
 });
 
 test("relativeBias places (q_i + v)·r_d at distance d = i − j + K − Q, zero beyond D", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   tf.tidy(() => {
     const Q = 3, K = 5, D = 3;
     // pRev[i, c] encodes query i and distance D−1−c as 100 i + d

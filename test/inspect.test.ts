@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend } from "./helpers/backend";
 import { getPreset } from "../lib/config";
 import { attentionMultiplyAdds, timeAttention } from "../lib/cost";
 import { fitCodebooks, keysAndCodes, keysFigure, principalAxes2, project2 } from "../lib/inspect";
@@ -19,7 +20,7 @@ test("multiply-adds: quadratic forms grow as T², linear forms as T", () => {
 });
 
 test("timeAttention returns a positive time for every form and leaks nothing", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const before = tf.memory().numTensors;
   for (const f of ["full", "quadratic", "parallel", "recurrent"] as const) assert.ok(timeAttention(f, { T: 32, L: 8, S: 8, dK: 4, dV: 4 }, 1) > 0);
   assert.equal(tf.memory().numTensors, before);
@@ -36,7 +37,7 @@ test("principal axes of points on a tilted line and plane", () => {
 });
 
 test("EMA-only codebook fitting lowers the quantization error; keys, codes and the figure line up", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const m = createModel(getPreset("tiny").model, 1);
   const ids = tf.tensor2d(Array.from({ length: 64 }, (_, i) => 3 + ((i * 37) % 90)), [2, 32], "int32");
   const before = keysAndCodes(m, ids);

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackend, testBackends } from "./helpers/backend";
 import { DeepPartial, ModelConfig, getPreset } from "../lib/config";
 import {
   Model, RecurrentState, VQStats, countParams, countParamsOf, createModel, disposeModel, disposeState, forward, initState,
@@ -40,7 +41,7 @@ test("parameter count of paper-enwik8 is 187,679,491 (codebooks included), from 
 });
 
 test("createModel allocates exactly paramShapes (names, order, shapes); init is deterministic per seed", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg = tinyModel({ eTie: true, ePreln: true, peAbs: true });
   const m = createModel(cfg, 3);
   const specs = paramShapes(cfg);
@@ -58,7 +59,7 @@ test("createModel allocates exactly paramShapes (names, order, shapes); init is 
   [m, m2, m3].forEach(disposeModel);
 });
 
-for (const backend of ["cpu", "wasm"] as const) {
+for (const backend of testBackends()) {
   test(`[${backend}] vq-linear, vq-parallel, vq-quadratic give the same log-probs; blockLen 1 (sampling) too`, async () => {
     await initBackend(backend);
     const ids = tokens(2, 32, 1);
@@ -80,7 +81,7 @@ for (const backend of ["cpu", "wasm"] as const) {
 }
 
 test("the three VQ forms also give the same parameter gradients (training mode, same dropout seed)", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const ids = tokens(2, 32, 9);
   const base = createModel(getPreset("tiny").model, 13);
   const grads = (attnType: ModelConfig["attnType"]) => tf.tidy(() => {
@@ -103,7 +104,7 @@ test("the three VQ forms also give the same parameter gradients (training mode, 
 });
 
 test("MQA and MHA models: parallel = quadratic; full attention runs", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const ids = tokens(1, 32, 2);
   for (const headType of ["mha", "mqa"] as const) {
     const cfg = tinyModel({ headType, nHead: 4, dK: 8, dV: 8, dFF: 64 });
@@ -120,7 +121,7 @@ test("MQA and MHA models: parallel = quadratic; full attention runs", async () =
 });
 
 test("state carried across calls: two calls of 16 tokens = one call of 32 (every VQ form, cache on/off)", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const ids = tokens(2, 32, 3);
   for (const attnType of ["vq-parallel", "vq-linear", "vq-quadratic"] as const) {
     for (const aggCache of [true, false]) {
@@ -144,7 +145,7 @@ test("state carried across calls: two calls of 16 tokens = one call of 32 (every
 });
 
 test("causality: changing token j changes no output before j and some output at or after j", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   for (const attnType of ["vq-parallel", "vq-linear", "vq-quadratic", "full"] as const) {
     const m = createModel(tinyModel({ attnType }), 8);
     const ids = tokens(1, 32, 4);
@@ -165,7 +166,7 @@ test("causality: changing token j changes no output before j and some output at 
 });
 
 test("updateCodebooks applies the EMA with the statistics summed over the calls of an update", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg = tinyModel({ cGamma: 0.9 });
   const m = createModel(cfg, 9);
   const ids = tokens(2, 32, 5);
@@ -192,7 +193,7 @@ test("updateCodebooks applies the EMA with the statistics summed over the calls 
 });
 
 test("dropout is deterministic given the seed, different across seeds, and off in eval", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const m = createModel(getPreset("tiny").model, 10);
   const ids = tokens(2, 32, 6);
   const run = (training: boolean, seed: number) => tf.tidy(() => forward(m, ids, initState(m, 2), { training, seed }).logProbs);
@@ -205,7 +206,7 @@ test("dropout is deterministic given the seed, different across seeds, and off i
 });
 
 test("errors name the value and the fix", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const m = createModel(tinyModel(), 11);
   const st = initState(m, 1);
   assert.throws(() => forward(m, tf.tensor2d([[3, 259, 4, 5, 6, 7, 8, 9]], [1, 8], "int32"), st, { training: false }),
@@ -222,7 +223,7 @@ test("errors name the value and the fix", async () => {
 });
 
 test("tf.memory().numTensors is the same after 20 training steps as after 1", async () => {
-  await initBackend("cpu");
+  await initBackend(testBackend());
   const cfg = getPreset("tiny").model;
   const m = createModel(cfg, 12);
   const opt = tf.train.sgd(0.01);

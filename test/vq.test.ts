@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf";
 import { initBackend } from "../lib/backend";
+import { testBackends } from "./helpers/backend";
 import { codeStats, codebook, codewords, commitmentLoss, emaUpdate, quantizationMetrics, quantize, shortcodes } from "../lib/vq";
 import { stopGradient } from "../lib/grad";
 
@@ -17,7 +18,7 @@ function close(actual: ArrayLike<number>, expected: number[], tol = 1e-6, what =
 const cSum0 = [[[2, 4], [1, 1], [3, 0]]];
 const cCount0 = [[2, 0, 0.5]];
 
-for (const backend of ["cpu", "wasm"] as const) {
+for (const backend of testBackends()) {
   test(`[${backend}] codebook divides by max(count, 0.01); shortcodes and codewords`, async () => {
     await initBackend(backend);
     tf.tidy(() => {
