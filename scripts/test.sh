@@ -37,6 +37,33 @@ if [ "$unit_status" != 0 ]; then
 fi
 echo "unit tests: ${unit_pass:-0} passed, ${unit_fail:-0} failed in $((SECONDS - t)) s"
 
+# Issue 7: the numerical core suites again with each fast backend forced (the run above uses cpu for single-backend
+# tests, and all backends in the cross-backend ones). Skipped with a note when a filter was given.
+CORE_SUITES=(attention.test vq.test model.test inspect.test optim.test checkpoint.test evaluate.test train.test)
+if [ $# = 0 ]; then
+  for be in native wasm; do
+    if [ "$be" = native ] && ! node --import tsx -e 'process.exit(require("./lib/backend").nativeAvailable() ? 0 : 1)' 2>/dev/null; then
+      echo "== core suites with TVQ_BACKEND=native: skipped (native binding not built; see scripts/setup-native.sh)"
+      continue
+    fi
+    echo "== core suites with TVQ_BACKEND=$be"
+    t=$SECONDS
+    LOG=test/artifacts/unit-tests-$be.log
+    TVQ_BACKEND=$be node scripts/run-tests.mjs "${CORE_SUITES[@]}" > "$LOG" 2>&1
+    st=$?
+    bp=$(grep -E '^(# |ℹ )pass [0-9]+$' "$LOG" | tail -1 | grep -oE '[0-9]+$' || true)
+    bf=$(grep -E '^(# |ℹ )fail [0-9]+$' "$LOG" | tail -1 | grep -oE '[0-9]+$' || true)
+    passed=$((passed + ${bp:-0}))
+    failed=$((failed + ${bf:-0}))
+    if [ "$st" != 0 ]; then
+      grep -E '^not ok' "$LOG" | head -20
+      failures+=("core suites on $be (exit $st; see $LOG)")
+      if [ "${bf:-0}" = 0 ]; then failed=$((failed + 1)); fi
+    fi
+    echo "core suites on $be: ${bp:-0} passed, ${bf:-0} failed in $((SECONDS - t)) s"
+  done
+fi
+
 shopt -s nullglob
 notebooks=(notebooks/*.ipynb)
 echo "== notebooks, smoke profile (${#notebooks[@]})"
