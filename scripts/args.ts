@@ -81,3 +81,15 @@ export function applySettings(cfg: object, assignments: string[]): void {
     } else obj[field] = raw;
   }
 }
+
+/**
+ * Runs a CLI's async main: an error prints `error: <message>` (plus the usage for a UsageError) and sets the exit
+ * code (2 for usage errors, 1 otherwise).
+ */
+export function runMain(main: () => Promise<void>, usage: string): void {
+  main().catch((e: Error) => {
+    console.error(`error: ${e.message}`);
+    if (e instanceof UsageError) console.error(usage);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
+  });
+}

@@ -9,7 +9,7 @@ import { disposeModel } from "../lib/model";
 import { Progress, createProgress } from "../lib/progress";
 import { evaluate } from "../lib/evaluate";
 import { loadRunDataset, loadRunModel, readRunConfig } from "../lib/train";
-import { FlagSpec, UsageError, applySettings, parseFlags, usageLines } from "./args";
+import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
 import { datasetSpec } from "./data";
 
 const SPEC: FlagSpec = {
@@ -62,8 +62,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: Error) => {
-  console.error(`error: ${e.message}`);
-  if (e instanceof UsageError) console.error(USAGE);
-  process.exitCode = e instanceof UsageError ? 2 : 1;
-});
+runMain(main, USAGE);

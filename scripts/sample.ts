@@ -8,7 +8,7 @@ import { atomicWrite } from "../lib/io";
 import { disposeModel } from "../lib/model";
 import { sampleImages, sampleText } from "../lib/sample";
 import { loadRunModel, readRunConfig, readRunData } from "../lib/train";
-import { FlagSpec, UsageError, applySettings, parseFlags, usageLines } from "./args";
+import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
 
 const SPEC: FlagSpec = {
   out: { kind: "string", help: "the run folder (its config.json, tokenizer.json and last checkpoint)" },
@@ -63,8 +63,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: Error) => {
-  console.error(`error: ${e.message}`);
-  if (e instanceof UsageError) console.error(USAGE);
-  process.exitCode = e instanceof UsageError ? 2 : 1;
-});
+runMain(main, USAGE);

@@ -9,7 +9,7 @@ import { PATHS } from "../lib/io";
 import { disposeModel } from "../lib/model";
 import { RUN_FILES, checkOutDir, readRunConfig, readRunData, trainRun } from "../lib/train";
 import { TokenizerJSON } from "../lib/data/vocab";
-import { FlagSpec, UsageError, applySettings, parseFlags, usageLines } from "./args";
+import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
 import { loadCliDataset } from "./data";
 
 const SPEC: FlagSpec = {
@@ -74,8 +74,4 @@ async function main(): Promise<void> {
   }));
 }
 
-main().catch((e: Error) => {
-  console.error(`error: ${e.message}`);
-  if (e instanceof UsageError) console.error(USAGE);
-  process.exitCode = e instanceof UsageError ? 2 : 1;
-});
+runMain(main, USAGE);
