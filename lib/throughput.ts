@@ -206,7 +206,7 @@ export function planPoint(cfg: Config, budgetBytes: number, minUpdateLen = 2048)
   const what = quadratic ? `the T×T score tensors of ${cfg.model.attnType} attention at T = ${T}` : `activations at T = ${T}`;
   return {
     run: false, U: T, estimatedBytes: full,
-    reason: `skipped: estimated step memory ${gib(full)} GiB exceeds the budget of ${gib(budgetBytes)} GiB (${what}); raise --budget-gb if the machine has the memory`,
+    reason: `estimated step memory ${gib(full)} GiB exceeds the budget of ${gib(budgetBytes)} GiB (${what}); raise --budget-gb if the machine has the memory`,
   };
 }
 

@@ -193,7 +193,7 @@ async function sweep(s: Settings): Promise<ThroughputRow[]> {
         const need = jobs[i].row.est_mb * 2 ** 20;
         const free = await waitForMemory(need, s.memoryWaitSec);
         if (free < need) {
-          Object.assign(jobs[i].row, { status: "skipped", reason: `skipped: the machine has ${(free / 2 ** 30).toFixed(1)} GiB available (other jobs), the point needs ~${(need / 2 ** 30).toFixed(1)} GiB; rerun when it is free` });
+          Object.assign(jobs[i].row, { status: "skipped", reason: `the machine has ${(free / 2 ** 30).toFixed(1)} GiB available (other jobs), the point needs ~${(need / 2 ** 30).toFixed(1)} GiB; rerun when it is free` });
           finished.add(jobs[i].row);
           report();
           continue;
