@@ -346,10 +346,12 @@ export interface TrendCheck {
  * @param from the reference setting (e.g. the smallest S; "cache on")
  * @param to the compared setting (e.g. the largest S; "cache off")
  * @param expected the paper's direction of `to` relative to `from`
- * @param digits decimals in the text
+ * @param opts.digits decimals in the text (default 3); pairBy: the column that pairs runs (default "seed");
+ *   source: who expects the direction, for the text (default "Paper"; e.g. "Method" where the paper is silent)
  */
 export function checkTrend(rows: Array<Record<string, unknown>>, by: string, metric: string, from: Cell, to: Cell,
-  expected: "lower" | "higher", digits = 3, pairBy = "seed"): TrendCheck {
+  expected: "lower" | "higher", opts: { digits?: number; pairBy?: string; source?: string } = {}): TrendCheck {
+  const digits = opts.digits ?? 3, pairBy = opts.pairBy ?? "seed", source = opts.source ?? "Paper";
   const a = metricValues(rows, by, from, metric), b = metricValues(rows, by, to, metric);
   const welch = welchT(a, b);
   const paired = pairedByKey(rows, by, metric, from, to, pairBy);
@@ -370,7 +372,7 @@ export function checkTrend(rows: Array<Record<string, unknown>>, by: string, met
   const text = `${metric}: ${name(from)} ${formatMeanStd(a, digits)} → ${name(to)} ${formatMeanStd(b, digits)}, ` +
     `Δ = ${f(welch.diff)}; ${tests.join("; ")}` +
     `${Number.isFinite(rho) ? `; Spearman ρ(${by}, ${metric}) = ${rho.toFixed(2)} over ${numeric.length} runs` : ""}. ` +
-    `Paper: ${expected} for ${name(to)}. Ours: ${verdict}.`;
+    `${source}: ${expected} for ${name(to)}. Ours: ${verdict}.`;
   return { metric, from, to, expected, welch, paired, rho, verdict, text };
 }
 

@@ -83,7 +83,8 @@ test("checkTrend: matches / opposite / within noise / too few runs, with the num
   close(good.welch.diff, -0.2);
   assert.ok(good.rho < 0);
   assert.match(good.text, /S=4 3\.010 ± 0\.010 \(n=3\) → S=64 2\.810 ± 0\.010 \(n=3\), Δ = -0\.200/);
-  assert.match(good.text, /Ours: matches\./);
+  assert.match(good.text, /Paper: lower for S=64\. Ours: matches\./);
+  assert.match(checkTrend(rows, "S", "bpb", 4, 64, "lower", { source: "Method" }).text, /Method: lower for S=64/);
   assert.equal(checkTrend(rows, "S", "bpb", 4, 64, "higher").verdict, "opposite");
   const noisy = rows.map((r, i) => ({ ...r, bpb: 3 + (i % 2 ? 0.3 : -0.3) }));
   assert.equal(checkTrend(noisy, "S", "bpb", 4, 64, "lower").verdict, "within noise");
