@@ -410,6 +410,9 @@ export interface AblationFigureOptions {
   name?: string;
   /** reference curves drawn dashed, e.g. the maximum entropy log2 S */
   extra?: Series[];
+  /** join the single runs that share this column's value (default "seed", when the rows have it) with thin lines,
+   *  so a difference that is consistent across seeds shows even when the seeds spread widely; null: markers only */
+  pairBy?: string | null;
 }
 
 /**
@@ -430,18 +433,35 @@ export function ablationFigure(rows: Array<Record<string, unknown>>, by: string,
     x: settings.map((s) => (numeric ? (s as number) : String(s))),
     y: vals.map(mean), error: vals.map((v) => std(v)), color: PALETTE[0],
   };
+  const xOf = (s: Cell) => (numeric ? (s as number) : String(s));
+  const pairBy = opts.pairBy === undefined ? (rows.some((r) => r.seed !== undefined && r.seed !== null) ? "seed" : null) : opts.pairBy;
   const runs: Series = {
     name: "single runs", mode: "markers", color: "#888888",
-    x: settings.flatMap((s, i) => vals[i].map(() => (numeric ? (s as number) : String(s)))), y: vals.flat(),
+    x: settings.flatMap((s, i) => vals[i].map(() => xOf(s))), y: vals.flat(),
   };
   const axisX = { title: opts.x, log: opts.logX, tickvals: numeric ? (settings as number[]) : undefined };
   const axisY = { title: opts.y, log: opts.logY };
   const extra = (opts.extra ?? []).map((e, i) => ({ dash: "dash" as const, color: PALETTE[(i + 1) % PALETTE.length], ...e }));
+  // One thin grey line per pair key (seed) through its runs, drawn under the mean; one legend entry for all.
+  const pairs: Array<Record<string, unknown>> = [];
+  if (pairBy) {
+    const keys = [...new Set(rows.map((r) => r[pairBy]).filter((k) => k !== undefined && k !== null).map(String))];
+    keys.forEach((k, i) => {
+      const pts = settings.map((s) => rows.find((r) => String(r[pairBy]) === k && sameCell(r[by] ?? null, s) && typeof r[metric] === "number" && Number.isFinite(r[metric] as number)))
+        .map((r, j) => (r ? { x: xOf(settings[j]), y: r[metric] as number } : undefined)).filter((p): p is { x: number | string; y: number } => p !== undefined);
+      if (pts.length < 2) return;
+      pairs.push({
+        type: "scatter", mode: "lines", name: `single runs, joined by ${pairBy}`, legendgroup: "pairs", showlegend: i === 0,
+        x: pts.map((p) => p.x), y: pts.map((p) => p.y), line: { color: "#bbbbbb", width: 1.2 }, hoverinfo: "x+y+name",
+      });
+    });
+  }
+  const withPairs = (fig: PlotlyFigure): PlotlyFigure => ({ ...fig, data: [...pairs, ...fig.data] });
   if (numeric) {
     const fig = lineFigure([main, runs, ...extra], { title: opts.title, x: axisX, y: axisY, legend: true });
     (fig.data[1].marker as Record<string, unknown>).size = 6;
     (fig.data[1].marker as Record<string, unknown>).opacity = 0.7;
-    return fig;
+    return withPairs(fig);
   }
   // Categories: a dot plot (mean ± std as a large marker) rather than bars, whose axis would have to start at zero
   // and hide differences of a few hundredths of a bit.
@@ -449,5 +469,5 @@ export function ablationFigure(rows: Array<Record<string, unknown>>, by: string,
   (fig.data[0].marker as Record<string, unknown>).size = 14;
   (fig.data[0].marker as Record<string, unknown>).symbol = "diamond";
   fig.data[1].marker = { color: "#444444", size: 8, opacity: 0.8, symbol: "circle-open", line: { width: 1.5 } };
-  return fig;
+  return withPairs(fig);
 }

@@ -96,12 +96,19 @@ test("checkTrend: matches / opposite / within noise / too few runs, with the num
 
 test("ablationFigure: line with error bars + single runs for numbers, a dot plot on a category axis for categories", () => {
   const rows = [4, 64, 16].flatMap((S) => [0, 1].map((seed) => ({ S, seed, bpb: 3 - S / 100 + seed / 10 })));
-  const fig = ablationFigure(rows, "S", "bpb", { x: "codebook size S", y: "bpb", logX: true });
+  const fig = ablationFigure(rows, "S", "bpb", { x: "codebook size S", y: "bpb", logX: true, pairBy: null });
   assert.equal(fig.data.length, 2);
   assert.deepEqual(fig.data[0].x, [4, 16, 64]);
   assert.equal((fig.data[0].error_y as { array: number[] }).array.length, 3);
   assert.match(String(fig.data[0].name), /n=2/);
   assert.equal((fig.data[1].y as number[]).length, 6, "every run drawn");
+  // default: one grey line per seed under the mean, a single legend entry
+  const joined = ablationFigure(rows, "S", "bpb", { x: "codebook size S", y: "bpb", logX: true });
+  assert.equal(joined.data.length, 4);
+  assert.deepEqual(joined.data.slice(0, 2).map((t) => t.showlegend), [true, false]);
+  assert.deepEqual(joined.data[1].x, [4, 16, 64]);
+  close((joined.data[1].y as number[])[2], 3 - 0.64 + 0.1);
+  assert.match(String(joined.data[0].name), /joined by seed/);
   assert.equal((fig.layout.xaxis as { type: string }).type, "log");
   const cat = ablationFigure([{ v: "off", y: 2 }, { v: "on", y: 1 }], "v", "y", { x: "variant", y: "y", order: ["on", "off"] });
   assert.equal(cat.data[0].mode, "markers");
