@@ -27,7 +27,7 @@ failures=()
 for nb in "${notebooks[@]}"; do
   t=$SECONDS
   echo "== $nb (profile $profile)"
-  node --import tsx scripts/notebook.ts "$nb" --profile "$profile" || failures+=("$nb")
+  node --import tsx scripts/notebook.ts "$nb" --profile "$profile" --timeout "${TVQ_CELL_TIMEOUT:-3600}" || failures+=("$nb")
   echo "== $nb: $((SECONDS - t)) s"
 done
 node --import tsx scripts/summary.ts || failures+=("results/summary.md (scripts/summary.ts)")
