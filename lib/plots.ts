@@ -231,7 +231,8 @@ export const FIGURE_SIZE = { width: 800, height: 500, scale: 2 };
 
 /** The Chromium used for PNG/SVG export (TVQ_CHROMIUM overrides). */
 export const CHROMIUM_PATH = process.env.TVQ_CHROMIUM ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+/** Chromium flags for headless rendering without network side traffic (also used by the JupyterLab browser test). */
+export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /** Close the browser after this long without a render: quickly in scripts (so they can exit), later in a kernel. */
 const IDLE_CLOSE_MS = () => (inTslab() ? 60_000 : 2_000);
