@@ -93,7 +93,7 @@ test("JupyterLab runs 01-enwik8 (smoke) with tslab and renders its Plotly figure
       drawn = ds.some((d) => d.length > 20);
       if (!drawn) await page.waitForTimeout(2000);
     }
-    assert.ok(drawn, `no Plotly figure with drawn lines after ${RUN_TIMEOUT_MS / 1000} s; ${await pageState(page)}`);
+    if (!drawn) assert.fail(`no Plotly figure with drawn lines after ${RUN_TIMEOUT_MS / 1000} s; ${await pageState(page)}`);
 
     const fig = page.locator(".js-plotly-plot").first();
     await fig.scrollIntoViewIfNeeded();
