@@ -211,7 +211,8 @@ function tailMean(xs: number[], frac = 0.1): number | null {
 
 /**
  * Speed and codebook summaries of a training history: median tokens/s and seconds per update (the first update,
- * which compiles kernels, excluded), final train loss/bpb and codebook usage/entropy (means over the last 10%).
+ * which compiles kernels, excluded), final train loss (nats per token) and codebook usage/entropy (means over the
+ * last 10% of updates).
  * @param history metrics.jsonl records; tokensPerUpdate = B·U
  */
 export function historySummary(history: StepMetrics[], tokensPerUpdate: number): Record<string, number | null> {
@@ -221,8 +222,7 @@ export function historySummary(history: StepMetrics[], tokensPerUpdate: number):
     tokens_per_s: tps.length ? median(tps) : null,
     step_time_s: tps.length ? median(tps.map((t) => tokensPerUpdate / t)) : null,
     train_s: tps.length ? history.reduce((a, m) => a + (m.tokensPerSec > 0 ? tokensPerUpdate / m.tokensPerSec : 0), 0) : null,
-    train_loss: tailMean(history.map((m) => m.loss)),
-    train_bpb: tailMean(history.map((m) => m.bpb)),
+    train_loss: tailMean(history.map((m) => m.loss)), // nats per token (StepMetrics.bpb is per token, not per byte)
     code_usage: tailMean(history.map((m) => m.codeUsage)),
     code_entropy_bits: tailMean(history.map((m) => m.codeEntropy)),
   };
