@@ -8,6 +8,8 @@
  */
 
 /** How attention is computed; the three vq-* forms compute the same function. */
+import { deepMerge } from "./util/json";
+
 export type AttnType = "vq-linear" | "vq-parallel" | "vq-quadratic" | "full";
 /** SHGA: single-head gated attention (GAU); MHA / MQA only for the throughput study. */
 export type HeadType = "shga" | "mha" | "mqa";
@@ -172,23 +174,19 @@ export function presetNames(): string[] {
   return Object.keys(PRESETS);
 }
 
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
-
 /** Deep merge of `overrides` into a copy of `base`; unknown keys are errors (they are always typos). */
 export function mergeConfig<T extends object>(base: T, overrides: DeepPartial<T> | undefined, path = "config"): T {
-  const out: Record<string, unknown> = JSON.parse(JSON.stringify(base));
-  if (!overrides) return out as T;
-  for (const [key, value] of Object.entries(overrides)) {
-    if (value === undefined) continue;
-    if (!(key in out)) {
-      throw new Error(`${path}.${key} is not a config field; known fields: ${Object.keys(out).join(", ")}`);
-    }
-    const cur = out[key];
-    out[key] = isPlainObject(cur) && isPlainObject(value) ? mergeConfig(cur, value as DeepPartial<typeof cur>, `${path}.${key}`) : value;
-  }
-  return out as T;
+  return deepMerge(base, overrides, (at, known) => {
+    throw new Error(`${at} is not a config field; known fields: ${known.join(", ")}`);
+  }, path);
+}
+
+/**
+ * Deep merge of two partial configs: `b` wins, nested objects merge ({model: {dModel: 64}} + {model: {nCode: 8}} ->
+ * {model: {dModel: 64, nCode: 8}}). Field names are checked later, by getPreset.
+ */
+export function mergeOverrides(a: DeepPartial<Config>, b: DeepPartial<Config>): DeepPartial<Config> {
+  return deepMerge(a, b);
 }
 
 /**

@@ -10,12 +10,13 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import * as aq from "arquero";
-import * as tf from "../lib/tf";
-import { BackendName, describeBackend, initBackend } from "../lib/backend";
-import { measureMatmulPeak, median, std } from "../lib/bench";
-import { PATHS } from "../lib/io";
-import { gitState } from "../lib/results";
-import { saveTable, tableText } from "../lib/tables";
+import * as tf from "../lib/runtime/tf";
+import { BackendName, describeBackend, initBackend } from "../lib/runtime/backend";
+import { measureMatmulPeak } from "../lib/experiments/environment";
+import { median, std } from "../lib/util/stats";
+import { PATHS } from "../lib/util/io";
+import { gitState } from "../lib/experiments/results";
+import { saveTable, tableText } from "../lib/notebook/tables";
 import { FlagSpec, parseFlags, UsageError, usageLines } from "./args";
 
 const FLAGS: FlagSpec = {

@@ -4,7 +4,7 @@
 //   npm run bench [-- --quick] [--backend native,wasm] [--T 1024,2048,...] [--layers 1] [--heads shga,mha,mqa]
 //                 [--head-T 2048,8192] [--B 1] [--reps 3] [--warmup 1] [--budget-gb 12] [--out DIR]
 //
-// Per backend: the matmul peak (lib/bench.ts), then for each head type and T one point per model (VQ: vq-parallel;
+// Per backend: the matmul peak (lib/experiments/environment.ts), then for each head type and T one point per model (VQ: vq-parallel;
 // quadratic: full), then the small-model point (the cpu-small preset's step at its own T). Every point runs in
 // its own child process (a clean engine, its own peak RSS), which the parent kills if its RSS passes 1.3× the
 // memory budget. Points whose estimated memory exceeds the budget are skipped (quadratic) or run with truncated
@@ -14,17 +14,17 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as aq from "arquero";
-import { BackendName, describeBackend, initBackend } from "../lib/backend";
-import { matmulPeak, measureMatmulPeak } from "../lib/bench";
-import { PATHS, ensureDir } from "../lib/io";
-import { closeFigureExporter, exportFigure } from "../lib/plots";
-import { gitState } from "../lib/results";
-import { saveTable, tableText } from "../lib/tables";
+import { BackendName, describeBackend, initBackend } from "../lib/runtime/backend";
+import { matmulPeak, measureMatmulPeak } from "../lib/experiments/environment";
+import { PATHS, ensureDir } from "../lib/util/io";
+import { closeFigureExporter, exportFigure } from "../lib/notebook/plots";
+import { gitState } from "../lib/experiments/results";
+import { saveTable, tableText } from "../lib/notebook/tables";
 import { Config, getPreset, HeadType } from "../lib/config";
 import {
   PlannedPoint, StepTiming, ThroughputSweepOptions, ThroughputRow, completeRow, describeRow, measureTrainStep, planThroughputSweep, smallModelConfig, throughputSweepRows,
   speedupRows, throughputFigure, throughputRow,
-} from "../lib/throughput";
+} from "../lib/experiments/throughput";
 import { FlagSpec, parseFlags, UsageError, usageLines } from "./args";
 
 const FLAGS: FlagSpec = {

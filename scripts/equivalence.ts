@@ -5,8 +5,8 @@
 //
 // Prints one JSON line (max absolute and relative differences per form and quantity) and exits 1 when an
 // absolute difference exceeds 1e-5. TVQ_BACKEND=cpu|wasm|native picks the backend.
-import { describeBackend, initBackend } from "../lib/backend";
-import { EquivalenceOptions, runEquivalence } from "../lib/equivalence";
+import { describeBackend, initBackend } from "../lib/runtime/backend";
+import { EquivalenceOptions, runEquivalence } from "../lib/experiments/equivalence";
 
 const TOLERANCE = 1e-5;
 const USAGE = "usage: npm run equivalence -- --T 48 --L 8 --S 16 --dk 8 --dv 12 --seed 3 --cache on|off [--M L] [--B 1] [--H 1] [--hkv H]";

@@ -2,13 +2,13 @@
 // [--preset tiny --set ...]. Windows of T with the state reset per window (paper §1.4). stdout: one JSON line
 // {"split", "loss", "bpb", "ppl", "word_ppl", "tokens", ...}; also written to <out>/eval-<split>.json.
 import * as path from "node:path";
-import { describeBackend, initBackend } from "../lib/backend";
+import { describeBackend, initBackend } from "../lib/runtime/backend";
 import { getPreset, presetNames } from "../lib/config";
-import { atomicWriteJSON } from "../lib/io";
-import { disposeModel } from "../lib/model";
-import { Progress, createProgress } from "../lib/progress";
-import { evaluate } from "../lib/evaluate";
-import { loadRunDataset, loadRunModel, readRunConfig } from "../lib/train";
+import { atomicWriteJSON } from "../lib/util/io";
+import { disposeModel } from "../lib/nn/model";
+import { Progress, createProgress } from "../lib/util/progress";
+import { evaluate } from "../lib/train/evaluate";
+import { loadRunDataset, loadRunModel, readRunConfig } from "../lib/train/loop";
 import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
 import { datasetSpec } from "./data";
 

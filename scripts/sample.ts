@@ -2,12 +2,12 @@
 // npm run sample -- --out runs/x [--num 4] [--length 512] [--prompt "The "] [--seed S] [--top-p 0.9]
 // [--temperature 1] [--png samples.png]. Text goes to stdout; image samples are written as one PNG grid.
 import * as path from "node:path";
-import { describeBackend, initBackend } from "../lib/backend";
+import { describeBackend, initBackend } from "../lib/runtime/backend";
 import { getPreset, presetNames } from "../lib/config";
-import { atomicWrite } from "../lib/io";
-import { disposeModel } from "../lib/model";
-import { sampleImages, sampleText } from "../lib/sample";
-import { loadRunModel, readRunConfig, readRunData } from "../lib/train";
+import { atomicWrite } from "../lib/util/io";
+import { disposeModel } from "../lib/nn/model";
+import { sampleImages, sampleText } from "../lib/train/sample";
+import { loadRunModel, readRunConfig, readRunData } from "../lib/train/loop";
 import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
 
 const SPEC: FlagSpec = {

@@ -42,7 +42,7 @@ FORCE=0
 say() { echo "[setup-native] $*"; }
 fail() {
   say "FAILED: $*"
-  say "the native backend stays unavailable; lib/backend.ts falls back to wasm (then cpu)."
+  say "the native backend stays unavailable; lib/runtime/backend.ts falls back to wasm (then cpu)."
   exit 1
 }
 

@@ -10,10 +10,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PATHS, ROOT, atomicWrite } from "../lib/io";
-import { ResultRow, gitState, readResultRows } from "../lib/results";
-import { Table, formatCell, readTable } from "../lib/tables";
-import { latestRows } from "../lib/experiment";
+import { PATHS, ROOT, atomicWrite } from "../lib/util/io";
+import { ResultRow, gitState, readResultRows } from "../lib/experiments/results";
+import { Table, readTable } from "../lib/notebook/tables";
+import { formatCell } from "../lib/util/format";
+import { latestRows } from "../lib/experiments/run";
 import * as aq from "arquero";
 import { FlagSpec, parseFlags, usageLines } from "./args";
 
@@ -30,7 +31,7 @@ function metricRank(c: string): number {
   return i < 0 ? METRIC_PRIORITY.length : i;
 }
 
-/** One markdown cell: numbers as lib/tables.ts formatCell, but without trailing zeros below 10⁴ (0.99, not 0.9900),
+/** One markdown cell: numbers as lib/notebook/tables.ts formatCell, but without trailing zeros below 10⁴ (0.99, not 0.9900),
  *  pipes escaped, newlines flattened. */
 export function markdownCell(v: unknown): string {
   const small = typeof v === "number" && !Number.isInteger(v) && Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4;

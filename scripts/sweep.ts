@@ -6,11 +6,11 @@
  * summary; exits 1 when any combination failed, 2 on a bad command line.
  *
  * Executed copies go to notebooks/executed/sweeps/<notebook>/<S=32_seed=0>.ipynb. The rules a notebook keeps to
- * be sweepable (parameters declared with `let`, rows carrying the parameters by name) are in lib/sweep.ts.
+ * be sweepable (parameters declared with `let`, rows carrying the parameters by name) are in lib/notebook/sweep.ts.
  */
 import { spawn } from "node:child_process";
 import * as path from "node:path";
-import { Combination, describeCombination, notebookExperiment, parseGrid, runSweep, sweepSummary } from "../lib/sweep";
+import { Combination, describeCombination, notebookExperiment, parseGrid, runSweep, sweepSummary } from "../lib/notebook/sweep";
 import { FlagSpec, UsageError, parseFlags, usageLines } from "./args";
 
 const REPO = path.resolve(__dirname, "..");

@@ -42,7 +42,7 @@ echo "unit tests: ${unit_pass:-0} passed, ${unit_fail:-0} failed in $((SECONDS -
 CORE_SUITES=(attention.test vq.test model.test inspect.test optim.test checkpoint.test evaluate.test train.test)
 if [ $# = 0 ]; then
   for be in native wasm; do
-    if [ "$be" = native ] && ! node --import tsx -e 'process.exit(require("./lib/backend").nativeAvailable() ? 0 : 1)' 2>/dev/null; then
+    if [ "$be" = native ] && ! node --import tsx -e 'process.exit(require("./lib/runtime/backend").nativeAvailable() ? 0 : 1)' 2>/dev/null; then
       echo "== core suites with TVQ_BACKEND=native: skipped (native binding not built; see scripts/setup-native.sh)"
       continue
     fi

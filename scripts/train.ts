@@ -3,11 +3,11 @@
 // {"val_bpb", "steps", "tokens_per_s", ...}; progress and the backend line go to stderr.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { describeBackend, initBackend } from "../lib/backend";
+import { describeBackend, initBackend } from "../lib/runtime/backend";
 import { Config, getPreset, presetNames, validateConfig } from "../lib/config";
-import { PATHS } from "../lib/io";
-import { disposeModel } from "../lib/model";
-import { RUN_FILES, checkOutDir, readRunConfig, readRunData, trainRun } from "../lib/train";
+import { PATHS } from "../lib/util/io";
+import { disposeModel } from "../lib/nn/model";
+import { RUN_FILES, checkOutDir, readRunConfig, readRunData, trainRun } from "../lib/train/loop";
 import { TokenizerJSON } from "../lib/data/vocab";
 import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
 import { loadCliDataset } from "./data";

@@ -1,4 +1,4 @@
-// Ablation helpers (lib/ablation.ts): the shared base config is valid, overrides merge, rows are selected and
+// Ablation helpers (lib/experiments/ablation.ts): the shared base config is valid, overrides merge, rows are selected and
 // deduplicated per run, mean ± std per setting, Welch's t / Spearman's ρ against hand-computed values, the trend
 // verdicts, and the figure's traces.
 import { test } from "node:test";
@@ -6,12 +6,13 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { mergeOverrides } from "../lib/config";
 import {
-  ablationBase, ablationConfig, ablationFigure, ablationMatch, ablationRows, ablationSpec, checkTrend, formatMeanStd, mergeOverrides, spearman, summarizeAblation,
+  ablationBase, ablationConfig, ablationFigure, ablationMatch, ablationRows, ablationSpec, checkTrend, formatMeanStd, spearman, summarizeAblation,
   pairedT, tCritical95, welchT,
-} from "../lib/ablation";
+} from "../lib/experiments/ablation";
 import { getPreset } from "../lib/config";
-import { appendResult } from "../lib/results";
+import { appendResult } from "../lib/experiments/results";
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 

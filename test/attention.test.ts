@@ -3,16 +3,16 @@
 // plain-JS loop; cache identities; state carried across calls; no leaked tensors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend, testBackends } from "./helpers/backend";
-import { EquivalenceOptions, FormDiff, runEquivalence } from "../lib/equivalence";
+import { EquivalenceOptions, FormDiff, runEquivalence } from "../lib/experiments/equivalence";
 import {
   AttnState, XLBias, attnStateTensors, countBias, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic,
   vqAttentionRecurrent,
-} from "../lib/attention";
-import { quantize } from "../lib/vq";
-import { relativeBias, sinusoids } from "../lib/pe";
+} from "../lib/nn/attention";
+import { quantize } from "../lib/nn/vq";
+import { relativeBias, sinusoids } from "../lib/nn/pe";
 
 const TOL = 1e-5; // max |difference| / max |reference|
 

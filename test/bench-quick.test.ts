@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { readTable } from "../lib/tables";
+import { readTable } from "../lib/notebook/tables";
 
 const REPO = path.resolve(__dirname, "..");
 

@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { Config } from "../lib/config";
-import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/checkpoint";
+import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint";
 
 /** A hand-written config (independent of the presets) so this test only exercises the file format. */
 function fixtureConfig(): Config {

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { BpeTokenizer, splitWords, tokenizerFromJSON, trainBpe } from "../lib/data/bpe";
-import { Rng } from "../lib/data/rng";
+import { Rng } from "../lib/runtime/rng";
 import { BYTE_VOCAB_SIZE, decodeText, encodeText } from "../lib/data/vocab";
 
 const corpus = Buffer.from(

@@ -9,7 +9,7 @@ import * as zlib from "node:zlib";
 import { chwToHwc, decodeImage, downscaleBox, encodePNG, imageToTokens } from "../lib/data/image";
 import { parseIdx, parseNpyHeader, photoPatches, readFashionMnist, readImagenet64Dir } from "../lib/data/imagenet64";
 import { checkSequenceLen, loadDataset } from "../lib/data/datasets";
-import { PATHS } from "../lib/io";
+import { PATHS } from "../lib/util/io";
 import { writeZip } from "./helpers/data-fixtures";
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "tvq-img-"));

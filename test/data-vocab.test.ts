@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { BYTE_VOCAB_SIZE, EOS_ID, PAD_ID, UNK_ID, byteTokenizer, checkTokenRange, decodeBytes, decodeText, encodeBytes, encodeText } from "../lib/data/vocab";
-import { Rng } from "../lib/data/rng";
+import { Rng } from "../lib/runtime/rng";
 
 test("byte vocabulary: ids and round trip over all 256 bytes", () => {
   assert.equal(PAD_ID, 0);

@@ -1,22 +1,22 @@
 // Evaluation units and windows (paper §1.4) and nucleus sampling with the recurrent state.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { getPreset } from "../lib/config";
-import { createModel, disposeModel } from "../lib/model";
-import { bitsPerByte, evaluate, evaluateStream, maskedNLLSum, scoredTextCounts, wordPerplexity } from "../lib/evaluate";
+import { createModel, disposeModel } from "../lib/nn/model";
+import { bitsPerByte, evaluate, evaluateStream, maskedNLLSum, scoredTextCounts, wordPerplexity } from "../lib/train/evaluate";
 import { loadDataset } from "../lib/data/datasets";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { drawToken, nucleusProbs, sampleImages, sampleText, sampleTokens } from "../lib/sample";
-import { trainRun } from "../lib/train";
+import { drawToken, nucleusProbs, sampleImages, sampleText, sampleTokens } from "../lib/train/sample";
+import { trainRun } from "../lib/train/loop";
 import { spawnSync } from "node:child_process";
 import { byteTokenizer } from "../lib/data/vocab";
 import { BYTE_VOCAB_SIZE } from "../lib/data/vocab";
-import { Rng } from "../lib/data/rng";
+import { Rng } from "../lib/runtime/rng";
 
 function close(a: number, b: number, tol = 1e-6, what = "value"): void {
   assert.ok(Math.abs(a - b) <= tol * (1 + Math.abs(b)), `${what}: ${a} vs ${b}`);

@@ -5,17 +5,18 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
-import { disposeModel } from "../lib/model";
-import { trainRun } from "../lib/train";
-import { readResultRows } from "../lib/results";
+import { disposeModel } from "../lib/nn/model";
+import { trainRun } from "../lib/train/loop";
+import { readResultRows } from "../lib/experiments/results";
+import { jsonDiff } from "../lib/util/json";
 import {
-  ExperimentSpec, aggregateSeeds, experimentConfig, imageGridPNG, jsonDiff, latestRows, learningCurveFigure, loadDatasetOnce,
+  ExperimentSpec, aggregateSeeds, experimentConfig, imageGridPNG, latestRows, learningCurveFigure, loadDatasetOnce,
   movingAverage, runExperiment, upscaleNearest,
-} from "../lib/experiment";
+} from "../lib/experiments/run";
 import * as aq from "arquero";
-import { Rng } from "../lib/data/rng";
+import { Rng } from "../lib/runtime/rng";
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "tvq-exp-"));

@@ -1,13 +1,13 @@
 // Cost model and quantizer inspection helpers used by notebooks/21-equivalence.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { getPreset } from "../lib/config";
-import { attentionMultiplyAdds, timeAttention } from "../lib/cost";
-import { fitCodebooks, keysAndCodes, keysFigure, principalAxes2, project2 } from "../lib/inspect";
-import { createModel, disposeModel } from "../lib/model";
+import { attentionMultiplyAdds, timeAttention } from "../lib/experiments/cost";
+import { fitCodebooks, keysAndCodes, keysFigure, principalAxes2, project2 } from "../lib/experiments/inspect";
+import { createModel, disposeModel } from "../lib/nn/model";
 
 test("multiply-adds: quadratic forms grow as T², linear forms as T", () => {
   const s = { T: 1024, L: 64, S: 64, dK: 32, dV: 64 };

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { chromium, type Page } from "playwright-core";
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../lib/plots";
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../lib/notebook/plots";
 import { REPO, shutdownKernels, startLab, stopLab } from "./helpers/jupyterlab";
 import { decodePng, pixelStats } from "./helpers/png";
 

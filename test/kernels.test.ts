@@ -1,8 +1,8 @@
-// Kernel patches (lib/kernels.ts): wasm results equal cpu results; shared Identity/Cast survive disposal of the source.
+// Kernel patches (lib/runtime/kernels.ts): wasm results equal cpu results; shared Identity/Cast survive disposal of the source.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 
 type Shapes = [number[], number[], boolean, boolean];
 const CASES: Shapes[] = [

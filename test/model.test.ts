@@ -2,14 +2,14 @@
 // forms agree end to end, carried state, causality, codebook EMA, dropout determinism, errors, no leaks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend, testBackends } from "./helpers/backend";
 import { DeepPartial, ModelConfig, getPreset } from "../lib/config";
 import {
   Model, RecurrentState, VQStats, countParams, countParamsOf, createModel, disposeModel, disposeState, forward, initState,
   paramShapes, stateFromTensors, stateTensors, updateCodebooks,
-} from "../lib/model";
+} from "../lib/nn/model";
 
 function tinyModel(over: DeepPartial<ModelConfig> = {}): ModelConfig {
   return getPreset("tiny", { model: { pDropRes: 0, pDropSin: 0, ...over }, train: { sequenceLen: 32, updateLen: 32 } }).model;

@@ -7,8 +7,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as tf from "../lib/tf";
-import { initBackend, nativeAvailable } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend, nativeAvailable } from "../lib/runtime/backend";
 
 const ROOT = join(__dirname, "..");
 
@@ -72,7 +72,7 @@ test("nativeAvailable() leaves the active backend as it was", async () => {
 
 /** Runs initBackend() (auto) in a child process and returns describeBackend()'s line. */
 function autoSelectionIn(env: Record<string, string>, preload?: string): string {
-  const code = 'const b = require("./lib/backend"); b.initBackend().then(i => console.log(b.describeBackend(i)));';
+  const code = 'const b = require("./lib/runtime/backend"); b.initBackend().then(i => console.log(b.describeBackend(i)));';
   const args = ["--import", "tsx", ...(preload ? ["--require", preload] : []), "-e", code];
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete childEnv.TVQ_BACKEND;
@@ -108,7 +108,7 @@ test("auto selection falls back to wasm when @tensorflow/tfjs-node cannot be req
 });
 
 test("a forced backend that cannot start throws an error naming the fix", () => {
-  const code = 'require("./lib/backend").initBackend("native").catch(e => { console.log(e.message); process.exit(3); });';
+  const code = 'require("./lib/runtime/backend").initBackend("native").catch(e => { console.log(e.message); process.exit(3); });';
   const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], {
     cwd: ROOT, env: { ...process.env, TVQ_DISABLE_NATIVE: "1" }, encoding: "utf8", timeout: 60_000,
   });

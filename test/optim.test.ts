@@ -1,10 +1,10 @@
 // Optimizer steps against hand-computed values (plain JS float64 references), schedule, clipping, no leaks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
-import { applyUpdate, createOptimizer, disposeOptimizer, factoredDims, lrSchedule, OptimizerConfig } from "../lib/optim";
+import { applyUpdate, createOptimizer, disposeOptimizer, factoredDims, lrSchedule, OptimizerConfig } from "../lib/train/optim";
 
 const base: OptimizerConfig = {
   optimizer: "adamw", lrMax: 0.01, warmupSteps: 0, maxSteps: 100, lrFinalFrac: 0.1,

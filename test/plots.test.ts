@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { CHROMIUM_PATH, barFigure, closeFigureExporter, describeFigure, exportFigure, lineFigure, logTicks, scatterFigure, showFigure } from "../lib/plots";
+import { CHROMIUM_PATH, barFigure, closeFigureExporter, describeFigure, exportFigure, lineFigure, logTicks, scatterFigure, showFigure } from "../lib/notebook/plots";
 
 const REPO = path.resolve(__dirname, "..");
 
@@ -96,7 +96,7 @@ test("exportFigure writes a valid PNG, an SVG with text and a self-contained HTM
 
 test("without Chromium exportFigure warns once and writes the HTML only", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-plots-nochrome-"));
-  const script = `const p = require(${JSON.stringify(path.join(REPO, "lib", "plots.ts"))});
+  const script = `const p = require(${JSON.stringify(path.join(REPO, "lib", "notebook", "plots.ts"))});
     (async () => {
       const fig = p.lineFigure([{ name: "a", x: [1, 2], y: [1, 2] }], { x: "x", y: "y" });
       const a = await p.exportFigure(fig, "one", { dir: ${JSON.stringify(dir)} });

@@ -1,7 +1,7 @@
 // Progress: the pure formatting (line, duration, curve SVG) and the three renderings driven by a fake clock.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createProgress, curveSvg, formatDuration, formatProgressLine, progressBar, progressHtml } from "../lib/progress";
+import { createProgress, curveSvg, formatDuration, formatProgressLine, progressBar, progressHtml } from "../lib/util/progress";
 
 test("formatDuration and progressBar", () => {
   assert.equal(formatDuration(12.4), "12s");

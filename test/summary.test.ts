@@ -6,8 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as aq from "arquero";
-import { appendResult } from "../lib/results";
-import { saveTable } from "../lib/tables";
+import { appendResult } from "../lib/experiments/results";
+import { saveTable } from "../lib/notebook/tables";
 import { buildSummary, markdownCell, markdownTable, summaryColumns, writeSummary } from "../scripts/summary";
 
 test("summary.md: paper comparison, figures with relative links, latest real rows per run", () => {

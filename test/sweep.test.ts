@@ -1,4 +1,4 @@
-// Sweeps (lib/sweep.ts, npm run sweep): the grid expands to its cartesian product, combinations with a results
+// Sweeps (lib/notebook/sweep.ts, npm run sweep): the grid expands to its cartesian product, combinations with a results
 // row are skipped, a rerun of a finished sweep runs nothing, failures are reported and the sweep goes on. The
 // last test runs scripts/sweep.ts on a fixture notebook with real tslab kernels (about 10 s per run).
 import { test } from "node:test";
@@ -9,8 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
   Combination, asList, checkSweepParameters, expandGrid, notebookExperiment, parseGrid, runSweep, sweepSummary,
-} from "../lib/sweep";
-import { appendResult, readResultRows } from "../lib/results";
+} from "../lib/notebook/sweep";
+import { appendResult, readResultRows } from "../lib/experiments/results";
 
 const REPO = path.resolve(__dirname, "..");
 const FIXTURE = path.join(REPO, "test", "fixtures", "sweep-fixture.ipynb");

@@ -5,7 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as aq from "arquero";
-import { formatCell, readTable, saveTable, showTable, tableText } from "../lib/tables";
+import { readTable, saveTable, showTable, tableText } from "../lib/notebook/tables";
+import { formatCell } from "../lib/util/format";
 
 test("formatCell: integers with separators, significant digits, exponents, blanks for missing values", () => {
   assert.equal(formatCell(1234567), "1,234,567");

@@ -2,13 +2,13 @@
 // plans, the step timer and profiler on a tiny model (structure and no leaks; no timing assertions), the figure.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { ModelConfig, getPreset } from "../lib/config";
 import {
   StepTiming, completeRow, describeRow, estimateStepBytes, flopSpeedup, flopsPerToken, kernelCategory, measureTrainStep, perTokenRatio, planPoint,
   planThroughputSweep, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, throughputFigure, withStepShape,
-} from "../lib/throughput";
+} from "../lib/experiments/throughput";
 
 /** d = 4, d_k = 2, d_v = 8, S = 3, L = M = 2, V = 5, one SHGA layer (two GAUs). */
 function handModel(over: Partial<ModelConfig> = {}): ModelConfig {

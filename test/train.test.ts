@@ -6,19 +6,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { Config, DeepPartial, getPreset } from "../lib/config";
-import { createModel, disposeModel, disposeState, initState } from "../lib/model";
-import { createOptimizer, disposeOptimizer } from "../lib/optim";
-import { findCheckpoint, loadCheckpoint } from "../lib/checkpoint";
-import { trainRun, trainSegment, StepMetrics } from "../lib/train";
-import { replaceState } from "../lib/evaluate";
+import { createModel, disposeModel, disposeState, initState } from "../lib/nn/model";
+import { createOptimizer, disposeOptimizer } from "../lib/train/optim";
+import { findCheckpoint, loadCheckpoint } from "../lib/train/checkpoint";
+import { trainRun, trainSegment, StepMetrics } from "../lib/train/loop";
+import { replaceState } from "../lib/train/evaluate";
 import { TrainBatches, batchSegment } from "../lib/data/batches";
 import { applySettings, parseFlags } from "../scripts/args";
 import { Dataset, loadDataset } from "../lib/data/datasets";
-import { Rng } from "../lib/data/rng";
+import { Rng } from "../lib/runtime/rng";
 
 const ROOT = path.resolve(__dirname, "..");
 

@@ -54,12 +54,12 @@ test("every lib module compiles and loads inside the tslab kernel; initBackend +
   const modules = libModules();
   // Notebooks import the kit as `import * as tvq from "./lib/index"`: tslab resolves "./lib/index" to the
   // compiled lib/index.ts, but not the bare folder "./lib" (Cannot find module './lib').
-  const entry = fs.existsSync(path.join(LIB, "index.ts")) ? "./lib/index" : "./lib/backend";
+  const entry = fs.existsSync(path.join(LIB, "index.ts")) ? "./lib/index" : "./lib/runtime/backend";
   const cell = (id: string, lines: string[]) => ({ cell_type: "code", execution_count: null, id, metadata: {}, outputs: [], source: lines.join("\n") });
   const cells = [
     cell("entry", [
       `import * as tvq from "${entry}";`,
-      `import { ROOT } from "./lib/io";`,
+      `import { ROOT } from "./lib/util/io";`,
       `const info = await tvq.initBackend("cpu");`,
       `console.log("BACKEND " + tvq.describeBackend(info));`,
       `console.log("ROOT " + ROOT);`,

@@ -1,11 +1,11 @@
 // The vector quantizer on hand-computed cases, on the cpu and wasm backends.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackends } from "./helpers/backend";
-import { codeStats, codebook, codewords, commitmentLoss, emaUpdate, quantizationMetrics, quantize, shortcodes } from "../lib/vq";
-import { stopGradient } from "../lib/grad";
+import { codeStats, codebook, codewords, commitmentLoss, emaUpdate, quantizationMetrics, quantize, shortcodes } from "../lib/nn/vq";
+import { stopGradient } from "../lib/runtime/grad";
 
 function close(actual: ArrayLike<number>, expected: number[], tol = 1e-6, what = "value"): void {
   assert.equal(actual.length, expected.length, `${what}: length`);

@@ -14,7 +14,7 @@
  * order, and pads a short last batch with PAD rows (loss mask 0).
  */
 import { EOS_ID, PAD_ID } from "./vocab";
-import { Rng } from "./rng";
+import { Rng } from "../runtime/rng";
 
 /** Token stream of one split [N]. */
 export type TokenStream = Uint16Array | Int32Array;

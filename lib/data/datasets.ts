@@ -12,7 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PATHS, atomicWriteJSON, readJSON } from "../io";
+import { PATHS, atomicWriteJSON, readJSON } from "../util/io";
 import { BpeTokenizer, tokenizerFromJSON, trainBpe } from "./bpe";
 import { ENWIK8_DIR, ByteSplits, DEB_CORPORA, contiguousSplits, readDebCorpus, readEnwik8, readFileBytes, sha256Hex } from "./enwik8";
 import { ImageShape } from "./image";

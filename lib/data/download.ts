@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
-import { ensureDir } from "../io";
+import { ensureDir } from "../util/io";
 
 export interface DownloadOptions {
   maxRedirects?: number;

@@ -15,7 +15,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { PATHS, atomicWrite } from "../io";
+import { PATHS, atomicWrite } from "../util/io";
 import { DownloadOptions, httpDownload } from "./download";
 import { ZipFile } from "./zip";
 

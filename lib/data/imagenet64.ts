@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as jpeg from "jpeg-js";
-import { PATHS, atomicWrite, atomicWriteJSON, readJSON } from "../io";
+import { PATHS, atomicWrite, atomicWriteJSON, readJSON } from "../util/io";
 import { ImageShape, chwToHwc, downscaleBox, imageToTokens } from "./image";
 import { ZipFile } from "./zip";
 import { FETCH_FIX } from "./enwik8";

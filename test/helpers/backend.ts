@@ -1,7 +1,7 @@
 // Which backend a test runs on. Unit tests default to cpu (the reference, and bitwise deterministic); CI reruns the
 // core suites with TVQ_BACKEND=native and TVQ_BACKEND=wasm forced (issue 7), and cross-backend tests cover all
 // backends that load when nothing is forced.
-import { BackendName, nativeAvailable, requestedBackend } from "../../lib/backend";
+import { BackendName, nativeAvailable, requestedBackend } from "../../lib/runtime/backend";
 
 /** The backend of a single-backend test: TVQ_BACKEND when set, else cpu. */
 export function testBackend(): BackendName {

@@ -10,25 +10,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import * as tf from "./tf";
-import { ROOT } from "./io";
-import { backendInfo, describeBackend } from "./backend";
-import { CHROMIUM_PATH } from "./plots";
-
-/** Median of a non-empty list. */
-export function median(xs: number[]): number {
-  if (xs.length === 0) throw new Error("median of an empty list");
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** Sample standard deviation (n − 1); 0 for fewer than two values. */
-export function std(xs: number[]): number {
-  if (xs.length < 2) return 0;
-  const mu = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return Math.sqrt(xs.reduce((a, b) => a + (b - mu) * (b - mu), 0) / (xs.length - 1));
-}
+import * as tf from "../runtime/tf";
+import { ROOT } from "../util/io";
+import { backendInfo, describeBackend } from "../runtime/backend";
+import { CHROMIUM_PATH } from "../notebook/plots";
+import { median, std } from "../util/stats";
 
 /** One size of the matmul sweep. */
 export interface MatmulRow {

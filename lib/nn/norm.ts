@@ -3,7 +3,7 @@
  * output pre-norm have gain and bias (legacy code, matching the paper's parameter count); queries and keys use
  * the plain form without either (RMSNorm₀), then a d_k^{-1/4} scale so that q·k carries 1/√d_k.
  */
-import * as tf from "./tf";
+import * as tf from "../runtime/tf";
 
 export const RMS_EPS = 1e-6;
 

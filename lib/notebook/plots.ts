@@ -13,8 +13,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PATHS, atomicWrite, ensureDir } from "./io";
-import { displayBundle, inTslab, onKernelShutdown } from "./display";
+import { PATHS, atomicWrite, checkFileName, ensureDir } from "../util/io";
+import { displayBundle, inTslab, onKernelShutdown } from "../util/display";
 
 /** A Plotly figure: traces and layout, exactly as plotly.js takes them. */
 export interface PlotlyFigure {
@@ -412,7 +412,7 @@ export interface ExportedFigure {
  */
 export async function exportFigure(fig: PlotlyFigure, name: string,
   opts: { dir?: string; width?: number; height?: number; scale?: number } = {}): Promise<ExportedFigure> {
-  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`exportFigure: name ${JSON.stringify(name)} must use only letters, digits, '.', '_' and '-' (it becomes a file name)`);
+  checkFileName("exportFigure: name", name, "it becomes a file name");
   const dir = ensureDir(opts.dir ?? PATHS.figures);
   const size = { width: opts.width ?? FIGURE_SIZE.width, height: opts.height ?? FIGURE_SIZE.height, scale: opts.scale ?? FIGURE_SIZE.scale };
   const out: ExportedFigure = { html: path.join(dir, `${name}.html`) };

@@ -16,8 +16,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PATHS } from "./io";
-import { resultExists } from "./results";
+import { PATHS } from "../util/io";
+import { resultExists } from "../experiments/results";
 
 /** One parameter value, as the notebook runner injects it (JSON). */
 export type ParamValue = number | string | boolean | null | ParamValue[];

@@ -1,11 +1,11 @@
 /**
  * Inverted dropout (paper §5.1/§5.5: residual dropout, LayerDrop, dropout on the relative-position sinusoids):
  * y = x ⊙ m / (1 − p) with m_i ~ Bernoulli(1 − p). The mask comes from a seeded xoshiro128** stream
- * (lib/data/rng.ts), so a call is reproducible from its seed (and a few times faster than tf.dropout's seeded
+ * (lib/runtime/rng.ts), so a call is reproducible from its seed (and a few times faster than tf.dropout's seeded
  * path, which draws each number through seedrandom).
  */
-import * as tf from "./tf";
-import { Rng } from "./data/rng";
+import * as tf from "../runtime/tf";
+import { Rng } from "../runtime/rng";
 
 /**
  * @param x          any shape

@@ -12,9 +12,9 @@
  * which is exactly what the official surrogate loss does in one SGD step with learning rate 1. Keys are pulled
  * toward their codewords by the commitment loss ‖k − sg(C_z)‖², averaged over unmasked tokens, summed over heads.
  */
-import * as tf from "./tf";
-import { noGrad, straightThrough } from "./grad";
-import { matMul, matMulPerHead } from "./matmul";
+import * as tf from "../runtime/tf";
+import { noGrad, straightThrough } from "../runtime/grad";
+import { matMul, matMulPerHead } from "../runtime/matmul";
 
 /** Smallest count the codebook divides by (paper: 0.01). */
 export const MIN_CODE_COUNT = 0.01;

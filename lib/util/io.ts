@@ -8,9 +8,9 @@ import * as path from "node:path";
 /**
  * The repository root (the folder holding package.json), found from this file; override with TVQ_ROOT.
  * realpath: notebooks reach lib/ through the symlink notebooks/lib -> ../lib, and tslab then loads this file as
- * notebooks/lib/io.ts, so the plain parent of __dirname would be notebooks/.
+ * notebooks/lib/util/io.ts, so the plain grandparent of __dirname would be notebooks/.
  */
-export const ROOT: string = process.env.TVQ_ROOT ?? path.resolve(fs.realpathSync(__dirname), "..");
+export const ROOT: string = process.env.TVQ_ROOT ?? path.resolve(fs.realpathSync(__dirname), "..", "..");
 
 /** Standard folders under the root. */
 export const PATHS = {
@@ -77,4 +77,46 @@ export function readJSON<T>(file: string): T {
   } catch (e) {
     throw new Error(`${file} is not valid JSON (${(e as Error).message}); the file is corrupt: delete it or restore it from a backup`);
   }
+}
+
+/**
+ * Refuses a name that becomes a file or folder name unless it is only letters, digits, '.', '_' and '-' (so no
+ * path separators, no `..`, nothing a shell or a URL must quote).
+ * @param what how the caller names the value, e.g. "spec.run" or "exportFigure: name"
+ * @param why what the name becomes, e.g. "it names a folder"
+ */
+export function checkFileName(what: string, name: string | undefined, why: string): void {
+  if (!/^[A-Za-z0-9._-]+$/.test(name ?? "") || name === "." || name === "..") {
+    throw new Error(`${what} ${JSON.stringify(name)} must use only letters, digits, '.', '_' and '-' (${why})`);
+  }
+}
+
+/**
+ * Reads a JSONL file (one JSON record per line; a missing file is an empty list). Blank lines are skipped. A torn
+ * last line (a process killed while appending it) is skipped with a warning; a bad line anywhere else is an error
+ * naming the file and the line, since records after it would be lost silently.
+ * @param fix what the user should do about a corrupt line (ends the error message)
+ */
+export function readJSONL<T>(file: string, fix = "fix or delete that line"): T[] {
+  if (!fs.existsSync(file)) return [];
+  const lines = fs.readFileSync(file, "utf8").split("\n");
+  const rows: T[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    try {
+      rows.push(JSON.parse(line) as T);
+    } catch {
+      const last = lines.slice(i + 1).every((l) => l.trim() === "");
+      if (!last) throw new Error(`${file} line ${i + 1} is not valid JSON; ${fix}`);
+      console.warn(`[io] ${file}: skipping a torn last line (an interrupted write)`);
+    }
+  });
+  return rows;
+}
+
+/** Keeps the first `records` records of a JSONL file, rewritten atomically (temp file, fsync, rename). */
+export function truncateJSONL(file: string, records: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").slice(0, records);
+  atomicWrite(file, kept.map((l) => l + "\n").join(""));
 }

@@ -4,9 +4,9 @@
  * restriction that lets far keys be summarized by their codes. Sinusoids use inverse wavelengths λ^{-2i/d}
  * (λ = pe_lam = 100,000), laid out [sin | cos]. Images may add absolute sinusoids times a learnable scalar.
  */
-import * as tf from "./tf";
+import * as tf from "../runtime/tf";
 import { dropout } from "./dropout";
-import { matMul } from "./matmul";
+import { matMul } from "../runtime/matmul";
 
 /** Host tables of recent sinusoid requests (full attention asks for T × d_model of them in every sublayer). */
 const sinusoidTables = new Map<string, Float32Array>();

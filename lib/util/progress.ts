@@ -7,7 +7,7 @@
  * Rendering is throttled (default ≤ 2 per second) so it never costs measurable training time.
  */
 import { displayBundle, escapeHtml, inTslab, newDisplayId } from "./display";
-import { formatCell } from "./tables";
+import { formatCell } from "./format";
 
 /** Where progress goes: a notebook display, a redrawn terminal line, log lines, or nowhere. */
 export type ProgressMode = "tslab" | "tty" | "log" | "silent";

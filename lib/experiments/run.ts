@@ -6,7 +6,7 @@
  * and appends ONE row to results/<experiment>.{jsonl,csv}.
  *
  * Reruns are cheap and safe:
- *   - a run folder with a partial run (a killed notebook) resumes from its last checkpoint (lib/train.ts);
+ *   - a run folder with a partial run (a killed notebook) resumes from its last checkpoint (lib/train/loop.ts);
  *   - a finished run (summary.json at the requested step count) is reused without training;
  *   - a finished run that already has its results row (matched by the run's uid, kept in the run folder's
  *     experiment.json) returns that row: NO duplicate row is appended and nothing is re-evaluated. To add a
@@ -21,23 +21,24 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as aq from "arquero";
-import { Config, DeepPartial, getPreset } from "./config";
-import { PATHS, ROOT, atomicWrite, atomicWriteJSON, ensureDir, readJSON } from "./io";
-import { findCheckpoint } from "./checkpoint";
-import { countParamsOf, disposeModel, Model } from "./model";
-import { EvalRecord, RUN_FILES, StepMetrics, loadRunModel, trainRun } from "./train";
-import { EvalResult, evaluate } from "./evaluate";
-import { sampleTokens } from "./sample";
-import { Dataset, LoadOptions, loadDataset } from "./data/datasets";
-import { SplitName } from "./data/pg19";
-import { PAD_ID, TokenizerJSON, decodeText, encodeText } from "./data/vocab";
-import { decodeImage, encodePNG, imageGrid } from "./data/image";
+import { Config, DeepPartial, getPreset } from "../config";
+import { PATHS, ROOT, atomicWrite, atomicWriteJSON, checkFileName, ensureDir, readJSON, readJSONL } from "../util/io";
+import { jsonDiff } from "../util/json";
+import { findCheckpoint } from "../train/checkpoint";
+import { countParamsOf, disposeModel, Model } from "../nn/model";
+import { EvalRecord, RUN_FILES, StepMetrics, loadRunModel, trainRun } from "../train/loop";
+import { EvalResult, evaluate } from "../train/evaluate";
+import { sampleTokens } from "../train/sample";
+import { Dataset, LoadOptions, loadDataset } from "../data/datasets";
+import { SplitName } from "../data/pg19";
+import { PAD_ID, TokenizerJSON, decodeText, encodeText } from "../data/vocab";
+import { decodeImage, encodePNG, imageGrid } from "../data/image";
 import { ResultRow, appendResult, readResultRows } from "./results";
-import { PALETTE, PlotlyFigure, Series, lineFigure } from "./plots";
-import { Table, readTable, saveTable } from "./tables";
-import { displayBundle, displayHtml, escapeHtml } from "./display";
-import { createProgress } from "./progress";
-import { median, std } from "./bench";
+import { PALETTE, PlotlyFigure, Series, lineFigure } from "../notebook/plots";
+import { Table, readTable, saveTable } from "../notebook/tables";
+import { displayBundle, displayHtml, escapeHtml } from "../util/display";
+import { createProgress } from "../util/progress";
+import { median, std } from "../util/stats";
 
 /** What to sample after training (text: decoded with the run's tokenizer; images: one image per row). */
 export interface SampleSpec {
@@ -135,7 +136,6 @@ interface RunBook {
 
 const RUN_BOOK = "experiment.json";
 const SAMPLE_FILE = "sample.json";
-const NAME_RE = /^[A-Za-z0-9._-]+$/;
 
 /** Columns every row has; params must not reuse them. */
 const RESERVED = new Set(["experiment", "run", "run_uid", "profile", "preset", "dataset", "tokenizer", "seed", "steps"]);
@@ -174,21 +174,6 @@ export function experimentConfig(spec: Pick<ExperimentSpec, "preset" | "override
     model: { ...ov.model, vocabSize: ov.model?.vocabSize ?? ds.vocabSize },
     train: { ...ov.train, maxSteps: spec.steps, seed: spec.seed ?? ov.train?.seed ?? 0 },
   });
-}
-
-/** Dotted paths whose values differ between two JSON objects (for config mismatch messages). */
-export function jsonDiff(a: unknown, b: unknown, prefix = ""): string[] {
-  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-  if (isObj(a) && isObj(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    return keys.flatMap((k) => jsonDiff(a[k], b[k], prefix ? `${prefix}.${k}` : k));
-  }
-  return JSON.stringify(a) === JSON.stringify(b) ? [] : [`${prefix}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`];
-}
-
-function readJSONL<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as T);
 }
 
 /** A finished run: summary.json written by trainRun at the requested step count. */
@@ -314,7 +299,7 @@ function drawSample(model: Model, cfg: Config, ds: Dataset, options: ExperimentS
 export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentResult> {
   const t0 = Date.now();
   for (const [what, v] of [["experiment", spec.experiment], ["run", spec.run]] as const) {
-    if (!NAME_RE.test(v ?? "")) throw new Error(`spec.${what} = ${JSON.stringify(v)}: use only letters, digits, '.', '_' and '-' (it names a folder)`);
+    checkFileName(`spec.${what}`, v, "it names a folder");
   }
   for (const k of Object.keys(spec.params ?? {})) {
     if (RESERVED.has(k) && k !== "seed") throw new Error(`spec.params.${k}: '${k}' is a standard column of every row; rename the parameter`);
@@ -583,7 +568,7 @@ export function showPNG(png: Buffer, opts: { name?: string; title?: string; dir?
   if (opts.title) displayHtml(`<div style="font-weight:600;margin:6px 0 2px">${escapeHtml(opts.title)}</div>`, opts.title);
   if (!displayBundle({ "image/png": png.toString("base64"), "text/plain": text })) console.log(text);
   if (!opts.name) return undefined;
-  if (!NAME_RE.test(opts.name)) throw new Error(`showPNG: name ${JSON.stringify(opts.name)} must use only letters, digits, '.', '_' and '-'`);
+  checkFileName("showPNG: name", opts.name, "it becomes a file name");
   const file = path.join(ensureDir(opts.dir ?? PATHS.figures), `${opts.name}.png`);
   atomicWrite(file, png);
   return file;
@@ -603,12 +588,12 @@ export function profiledName(name: string, profile: string): string {
 
 /** results/<experiment>.paper.csv */
 export function paperComparisonFile(experiment: string, dir = PATHS.results): string {
-  if (!NAME_RE.test(experiment)) throw new Error(`experiment name ${JSON.stringify(experiment)} must use only letters, digits, '.', '_' and '-'`);
+  checkFileName("experiment name", experiment, "it names results/<experiment>.paper.csv");
   return path.join(dir, `${experiment}.paper.csv`);
 }
 
 /**
- * Saves a notebook's paper-comparison table (lib/results.ts paperComparison) as results/<experiment>.paper.csv,
+ * Saves a notebook's paper-comparison table (lib/experiments/results.ts paperComparison) as results/<experiment>.paper.csv,
  * which scripts/summary.ts puts into results/summary.md (the latest table per notebook).
  */
 export function savePaperComparison(experiment: string, table: Table, dir = PATHS.results): string {

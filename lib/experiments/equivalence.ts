@@ -7,10 +7,10 @@
  * distance M. Gradients are those of Σ out ⊙ c for a random cotangent c, w.r.t. q, k, v and x; the reference
  * passes the straight-through gradient only to the keys the linear forms hold exactly (attention.ts).
  */
-import * as tf from "./tf";
-import { AttnState, XLBias, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent } from "./attention";
-import { rmsNorm } from "./norm";
-import { quantize } from "./vq";
+import * as tf from "../runtime/tf";
+import { AttnState, XLBias, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent } from "../nn/attention";
+import { rmsNorm } from "../nn/norm";
+import { quantize } from "../nn/vq";
 
 export interface EquivalenceOptions {
   /** T tokens (one call, starting a sequence) */

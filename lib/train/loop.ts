@@ -5,7 +5,7 @@
  * segment is one parameter update with
  *     loss = CE + c_β · L_commit        (CE: mean nats per non-pad target token)
  * gradients by tf.variableGrads over the trainable parameters, global-norm clipping and AdamW/Adafactor
- * (lib/optim.ts), then the codebook EMA (c ← γc + (1−γ)·stats of this update, lib/vq.ts through
+ * (lib/train/optim.ts), then the codebook EMA (c ← γc + (1−γ)·stats of this update, lib/nn/vq.ts through
  * model.updateCodebooks). The state after a segment is carried to the next under stop-gradient: it leaves the
  * gradient tape with the segment, so the next update sees it as a constant.
  *
@@ -19,22 +19,22 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as tf from "./tf";
-import { Config, checkVocabFits, validateConfig } from "./config";
-import { appendLine, atomicWriteJSON, ensureDir, readJSON } from "./io";
+import * as tf from "../runtime/tf";
+import { Config, checkVocabFits, validateConfig } from "../config";
+import { appendLine, atomicWriteJSON, ensureDir, readJSON, readJSONL, truncateJSONL } from "../util/io";
 import {
   Model, RecurrentState, VQStats, createModel, disposeModel, disposeState, forward, initState, stateFromTensors, stateTensors, updateCodebooks,
-} from "./model";
+} from "../nn/model";
 import { NonFiniteGradientError, OptimizerState, applyUpdate, createOptimizer, disposeOptimizer } from "./optim";
 import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, restoreTensors, saveCheckpoint } from "./checkpoint";
 import { EvalResult, bitsPerByte, evaluate, maskedNLLSum, replaceState } from "./evaluate";
-import { Dataset, checkSequenceLen, loadDataset } from "./data/datasets";
-import { Tokenizer, TokenizerJSON } from "./data/vocab";
-import { tokenizerFromJSON } from "./data/bpe";
-import { ImageShape } from "./data/image";
-import { Batch, BatchCursor, TrainBatches, batchSegment, segmentCount } from "./data/batches";
-import { Rng } from "./data/rng";
-import { Progress, createProgress } from "./progress";
+import { Dataset, checkSequenceLen, loadDataset } from "../data/datasets";
+import { Tokenizer, TokenizerJSON } from "../data/vocab";
+import { tokenizerFromJSON } from "../data/bpe";
+import { ImageShape } from "../data/image";
+import { Batch, BatchCursor, TrainBatches, batchSegment, segmentCount } from "../data/batches";
+import { Rng } from "../runtime/rng";
+import { Progress, createProgress } from "../util/progress";
 
 /** One line of metrics.jsonl: one parameter update. */
 export interface StepMetrics {
@@ -97,6 +97,9 @@ export interface TrainRunResult {
   model: Model;
   outDir: string;
 }
+
+/** What to do about a corrupt line of a run's history. */
+const RUN_RECORD_FIX = "the run record is corrupt; delete the line or start a fresh --out";
 
 export const RUN_FILES = {
   config: "config.json",
@@ -191,24 +194,6 @@ export function nonFiniteVariables(vars: Map<string, tf.Variable>): string[] {
     if (!ok) bad.push(name);
   }
   return bad;
-}
-
-function readJSONL<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l, i) => {
-    try {
-      return JSON.parse(l) as T;
-    } catch {
-      throw new Error(`${file} line ${i + 1} is not valid JSON: the run record is corrupt; delete the line or start a fresh --out`);
-    }
-  });
-}
-
-/** Keeps the first `lines` lines of a JSONL file (drops records written after the checkpoint we resume from). */
-function truncateJSONL(file: string, lines: number): void {
-  if (!fs.existsSync(file)) return;
-  const kept = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").slice(0, lines);
-  fs.writeFileSync(file, kept.map((l) => l + "\n").join(""));
 }
 
 /** Refuses to reuse a non-empty run folder unless resuming (nothing is ever overwritten silently). */
@@ -355,8 +340,8 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   atomicWriteJSON(path.join(outDir, RUN_FILES.tokenizer), data.tokenizer.toJSON());
 
   let lastSaved = step;
-  const history = readJSONL<StepMetrics>(files.metrics);
-  const evals = readJSONL<EvalRecord>(files.evals);
+  const history = readJSONL<StepMetrics>(files.metrics, RUN_RECORD_FIX);
+  const evals = readJSONL<EvalRecord>(files.evals, RUN_RECORD_FIX);
   const save = () => {
     const vars = runVariables(model, opt);
     const bad = nonFiniteVariables(vars);

@@ -5,10 +5,10 @@
  * `attentionMultiplyAdds` counts the forward multiply-adds of our implementation (dense products, as computed:
  * masked entries are computed too); `timeAttention` measures forward + backward wall time on random inputs.
  */
-import * as tf from "./tf";
-import { XLBias, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent } from "./attention";
-import { rmsNorm } from "./norm";
-import { quantize } from "./vq";
+import * as tf from "../runtime/tf";
+import { XLBias, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent } from "../nn/attention";
+import { rmsNorm } from "../nn/norm";
+import { quantize } from "../nn/vq";
 
 export type AttentionForm = "quadratic" | "recurrent" | "parallel" | "full";
 

@@ -5,15 +5,15 @@
  * Every sequence is prompted with EOS (the data convention, paper §6), then the optional prompt, then tokens
  * drawn by nucleus (top-p) sampling (Holtzman et al., 2020): keep the most probable tokens until their
  * probability mass reaches p, renormalize, draw. Logits are divided by the temperature first.
- * The draw uses the seeded host PRNG of lib/data/rng.ts, so the same seed gives the same samples on every backend whose forward pass
+ * The draw uses the seeded host PRNG of lib/runtime/rng.ts, so the same seed gives the same samples on every backend whose forward pass
  * agrees bitwise.
  */
-import * as tf from "./tf";
-import { Model, disposeState, forward, initState } from "./model";
+import * as tf from "../runtime/tf";
+import { Model, disposeState, forward, initState } from "../nn/model";
 import { replaceState, tidyWithState } from "./evaluate";
-import { EOS_ID, Tokenizer, decodeText, encodeText } from "./data/vocab";
-import { ImageShape, decodeImage, encodePNG, imageGrid } from "./data/image";
-import { Rng } from "./data/rng";
+import { EOS_ID, Tokenizer, decodeText, encodeText } from "../data/vocab";
+import { ImageShape, decodeImage, encodePNG, imageGrid } from "../data/image";
+import { Rng } from "../runtime/rng";
 
 /**
  * The nucleus distribution: softmax(logProbs / temperature) restricted to the smallest set of most probable

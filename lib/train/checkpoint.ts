@@ -16,9 +16,10 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as tf from "./tf";
-import { Config } from "./config";
-import { atomicWriteJSON, ensureDir, readJSON } from "./io";
+import * as tf from "../runtime/tf";
+import { Config } from "../config";
+import { atomicWriteJSON, ensureDir, readJSON } from "../util/io";
+import { jsonDiff } from "../util/json";
 
 export const CHECKPOINT_FORMAT = "tvq-checkpoint-1";
 export const CHECKPOINT_DIR = "checkpoint";
@@ -44,7 +45,7 @@ export interface CheckpointManifest {
   tensors: CheckpointEntry[];
   blobBytes: number;
   blobSha256: string;
-  /** free JSON: optimizer count, data cursor, RNG state, metrics pointer (see lib/train.ts) */
+  /** free JSON: optimizer count, data cursor, RNG state, metrics pointer (see lib/train/loop.ts) */
   state: Record<string, unknown>;
   savedAt: string;
 }
@@ -155,23 +156,14 @@ export function findCheckpoint(runDir: string): string | undefined {
   return undefined;
 }
 
-/** "section.field: a (checkpoint) vs b (requested)" for every leaf that differs, over the given sections. */
-export function configDiff(stored: unknown, requested: unknown, prefix = ""): string[] {
-  if (typeof stored === "object" && stored !== null && typeof requested === "object" && requested !== null) {
-    const a = stored as Record<string, unknown>, b = requested as Record<string, unknown>;
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    return keys.flatMap((k) => configDiff(a[k], b[k], prefix ? `${prefix}.${k}` : k));
-  }
-  return stored === requested ? [] : [`${prefix}: ${JSON.stringify(stored)} (checkpoint) vs ${JSON.stringify(requested)} (requested)`];
-}
-
 /** Train fields that change the data order, the state layout or the optimizer slots: a resume must keep them. */
 export const RESUME_TRAIN_FIELDS = ["batchSize", "sequenceLen", "updateLen", "optimizer", "seed"] as const;
 
 /** Differences that forbid resuming: the whole model config and RESUME_TRAIN_FIELDS. */
 export function resumeConfigDiff(stored: Config, requested: Config): string[] {
   const pick = (c: Config) => Object.fromEntries(RESUME_TRAIN_FIELDS.map((k) => [k, c.train[k]]));
-  return [...configDiff(stored.model, requested.model, "model"), ...configDiff(pick(stored), pick(requested), "train")];
+  const labels: [string, string] = ["checkpoint", "requested"];
+  return [...jsonDiff(stored.model, requested.model, { prefix: "model", labels }), ...jsonDiff(pick(stored), pick(requested), { prefix: "train", labels })];
 }
 
 function corrupt(dir: string, why: string): Error {

@@ -13,13 +13,13 @@
  * vary one knob of the same model and their shared setting (S = 64, L = 32, cache on) is comparable.
  */
 import * as aq from "arquero";
-import { Config, DeepPartial, getPreset } from "./config";
-import { PATHS } from "./io";
+import { Config, DeepPartial, getPreset, mergeOverrides } from "../config";
+import { PATHS } from "../util/io";
 import { ResultRow, flattenRow, readResultRows } from "./results";
-import type { ExperimentSpec } from "./experiment";
-import { std } from "./bench";
-import { PALETTE, PlotlyFigure, Series, lineFigure } from "./plots";
-import type { Table } from "./tables";
+import type { ExperimentSpec } from "./run";
+import { std } from "../util/stats";
+import { PALETTE, PlotlyFigure, Series, lineFigure } from "../notebook/plots";
+import type { Table } from "../notebook/tables";
 
 /** What every ablation setting shares in one profile. */
 export interface AblationBase {
@@ -64,23 +64,6 @@ export function ablationBase(profile: string): AblationBase {
     };
   }
   throw new Error(`profile ${JSON.stringify(profile)} is not known: set the notebook parameter profile to "smoke" or "default"`);
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
-
-/**
- * Deep merge of config overrides: `b` wins, nested objects merge ({model: {dModel: 64}} + {model: {nCode: 8}} ->
- * {model: {dModel: 64, nCode: 8}}). Field names are checked later by getPreset.
- */
-export function mergeOverrides(a: DeepPartial<Config>, b: DeepPartial<Config>): DeepPartial<Config> {
-  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(b as Record<string, unknown>)) {
-    if (v === undefined) continue;
-    out[k] = isPlainObject(out[k]) && isPlainObject(v) ? mergeOverrides(out[k] as DeepPartial<Config>, v as DeepPartial<Config>) : v;
-  }
-  return out as DeepPartial<Config>;
 }
 
 /** The full config of the base model (preset + base overrides), e.g. to show it. */

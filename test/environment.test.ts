@@ -1,11 +1,12 @@
 // Machine facts: median/std, the matmul throughput sweep (no tensor leaks), versions, notebook profiles.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as tf from "../lib/tf";
-import { initBackend } from "../lib/backend";
+import * as tf from "../lib/runtime/tf";
+import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
-import { environmentVersions, matmulPeak, measureMatmulPeak, median, std } from "../lib/bench";
-import { pickProfile } from "../lib/display";
+import { environmentVersions, matmulPeak, measureMatmulPeak } from "../lib/experiments/environment";
+import { median, std } from "../lib/util/stats";
+import { pickProfile } from "../lib/util/display";
 
 test("median and std", () => {
   assert.equal(median([3, 1, 2]), 2);

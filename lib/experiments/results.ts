@@ -12,22 +12,16 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import * as aq from "arquero";
-import { PATHS, ROOT, appendLine, atomicWrite } from "./io";
-import { backendInfo, describeBackend } from "./backend";
-import type { Table } from "./tables";
+import { PATHS, ROOT, appendLine, atomicWrite, checkFileName, readJSONL } from "../util/io";
+import { backendInfo, describeBackend } from "../runtime/backend";
+import type { Table } from "../notebook/tables";
 
 /** A flat record: column name -> number | string | boolean | null. */
 export type ResultRow = Record<string, number | string | boolean | null>;
 
-function checkExperiment(experiment: string): void {
-  if (!/^[A-Za-z0-9._-]+$/.test(experiment)) {
-    throw new Error(`experiment name ${JSON.stringify(experiment)} must use only letters, digits, '.', '_' and '-' (it names results/<experiment>.csv)`);
-  }
-}
-
 /** results/<experiment>.jsonl and .csv */
 export function resultFiles(experiment: string, dir = PATHS.results): { jsonl: string; csv: string } {
-  checkExperiment(experiment);
+  checkFileName("experiment name", experiment, "it names results/<experiment>.csv");
   return { jsonl: path.join(dir, `${experiment}.jsonl`), csv: path.join(dir, `${experiment}.csv`) };
 }
 
@@ -104,21 +98,7 @@ function parseCsvLine(line: string): string[] {
  * @param dir results folder (default results/)
  */
 export function readResultRows(experiment: string, dir = PATHS.results): ResultRow[] {
-  const { jsonl } = resultFiles(experiment, dir);
-  if (!fs.existsSync(jsonl)) return [];
-  const lines = fs.readFileSync(jsonl, "utf8").split("\n");
-  const rows: ResultRow[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === "") return;
-    try {
-      rows.push(JSON.parse(line) as ResultRow);
-    } catch {
-      const last = lines.slice(i + 1).every((l) => l.trim() === "");
-      if (!last) throw new Error(`${jsonl} line ${i + 1} is not valid JSON; fix or delete that line`);
-      console.warn(`[results] ${jsonl}: skipping a torn last line (an interrupted write)`);
-    }
-  });
-  return rows;
+  return readJSONL<ResultRow>(resultFiles(experiment, dir).jsonl);
 }
 
 /** Column names in order of first appearance, starting from `start`. */

@@ -4,10 +4,10 @@
  * d_k × d_k covariance); codewords are projected on the same axes, so a codeword sits among the keys it stands
  * for when the codebook fits them (C_s is the running mean of its keys, paper §5.2).
  */
-import * as tf from "./tf";
-import { Model, VQStats, forward, initState, disposeState, updateCodebooks } from "./model";
-import { PlotlyFigure, paperLayout } from "./plots";
-import { codebook, quantizationMetrics, QuantizationMetrics, shortcodes } from "./vq";
+import * as tf from "../runtime/tf";
+import { Model, VQStats, forward, initState, disposeState, updateCodebooks } from "../nn/model";
+import { PlotlyFigure, paperLayout } from "../notebook/plots";
+import { codebook, quantizationMetrics, QuantizationMetrics, shortcodes } from "../nn/vq";
 
 export interface KeysAndCodes {
   /** [n][d_k] keys (head 0) of the sampled positions */

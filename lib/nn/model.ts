@@ -15,16 +15,16 @@
  * (mha/mqa: `layer{i}.attn.*`, `layer{i}.mlp.{ln_g, ln_b, w1, w2}`), `pe_scale`, `out_ln_{g,b}`, `out_w`, `out_b`;
  * codebooks `<sublayer>.c_sum` / `<sublayer>.c_count`. `paramShapes(cfg)` lists them without allocating anything.
  */
-import * as tf from "./tf";
-import { ModelConfig, validateModelConfig } from "./config";
+import * as tf from "../runtime/tf";
+import { ModelConfig, validateModelConfig } from "../config";
 import {
   AttnState, XLBias, advanceState, attnStateTensors, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent,
 } from "./attention";
 import { dropout } from "./dropout";
-import { matMul } from "./matmul";
+import { matMul } from "../runtime/matmul";
 import { rmsNorm } from "./norm";
 import { relativeKeys, sinusoids } from "./pe";
-import { stopGradient } from "./grad";
+import { stopGradient } from "../runtime/grad";
 import { codeStats, codebook, commitmentLoss, emaUpdate, quantize } from "./vq";
 
 /** One codebook per attention sublayer; non-trainable, updated by EMA. */

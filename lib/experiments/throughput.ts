@@ -9,20 +9,20 @@
  * the forward matmul FLOPs; the quantizer's distances (no gradient) count once.
  *
  * This module holds the analytic FLOP count (`flopsPerToken`), the memory estimate that decides which points
- * fit (`estimateStepBytes`, `planPoint`), the timer of full training steps through lib/train.ts's
+ * fit (`estimateStepBytes`, `planPoint`), the timer of full training steps through lib/train/loop.ts's
  * `trainSegment` (`measureTrainStep`: warm-up excluded, median of ≥ 3, peak tf bytes and process RSS), a kernel
  * profiler (`profileTrainStep`: where a step's time goes), and the throughput figure.
  */
 import * as os from "node:os";
-import * as tf from "./tf";
-import { AttnType, Config, DeepPartial, HeadType, ModelConfig, getPreset } from "./config";
-import { attentionSublayers, createModel, disposeModel, disposeState, initState, keyHeads } from "./model";
-import { createOptimizer, disposeOptimizer } from "./optim";
-import { trainSegment } from "./train";
-import { Batch, batchSegment, segmentCount } from "./data/batches";
-import { replaceState } from "./evaluate";
-import { median, std } from "./bench";
-import { PlotlyFigure, Series, lineFigure } from "./plots";
+import * as tf from "../runtime/tf";
+import { AttnType, Config, DeepPartial, HeadType, ModelConfig, getPreset } from "../config";
+import { attentionSublayers, createModel, disposeModel, disposeState, initState, keyHeads } from "../nn/model";
+import { createOptimizer, disposeOptimizer } from "../train/optim";
+import { trainSegment } from "../train/loop";
+import { Batch, batchSegment, segmentCount } from "../data/batches";
+import { replaceState } from "../train/evaluate";
+import { median, std } from "../util/stats";
+import { PlotlyFigure, Series, lineFigure } from "../notebook/plots";
 
 // ------------------------------------------------------------------------------------------------------------
 // Analytic FLOPs
@@ -399,7 +399,7 @@ export function randomTokenBatch(B: number, T: number, V: number, seed: number):
 
 /**
  * A model, optimizer and batch ready to run training steps; `dispose` frees them. One step is one sequence batch
- * of B × T tokens: T / U parameter updates of U tokens each through lib/train.ts's trainSegment, the recurrent
+ * of B × T tokens: T / U parameter updates of U tokens each through lib/train/loop.ts's trainSegment, the recurrent
  * state carried between them under stop-gradient (U = T: one update over the whole sequence), as trainRun does.
  */
 function stepRunner(cfg: Config, seed: number): { step: (i: number, segments?: number) => number; dispose: () => void } {
@@ -442,7 +442,7 @@ export function withStepShape(cfg: Config, shape: { B?: number; T?: number; U?: 
 }
 
 /**
- * Times full training steps (forward, backward, clip, AdamW/Adafactor update, codebook EMA: lib/train.ts's
+ * Times full training steps (forward, backward, clip, AdamW/Adafactor update, codebook EMA: lib/train/loop.ts's
  * trainSegment) of a freshly initialized model on random tokens. Warm-up steps are excluded; the median of
  * `reps` timed steps is reported with the peak tensor bytes and process RSS seen while they ran.
  * @param cfg  e.g. throughputConfig(...); B and T from cfg.train unless given

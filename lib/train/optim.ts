@@ -13,10 +13,10 @@
  *     block RMS ≤ 1, multiplied by max(RMS(p), 1e-3).
  * sched(t) is a linear warmup from 0 to 1 over warmupSteps, then a cosine from 1 down to lrFinalFrac
  * (optax linear_schedule joined with cosine_decay_schedule(alpha = 0.1)); t counts updates from 0.
- * The codebooks are not touched here: their EMA is lib/vq.ts.
+ * The codebooks are not touched here: their EMA is lib/nn/vq.ts.
  */
-import * as tf from "./tf";
-import { OptimizerName, TrainConfig } from "./config";
+import * as tf from "../runtime/tf";
+import { OptimizerName, TrainConfig } from "../config";
 
 /** optax.adafactor defaults the paper ran with (decay_rate, eps, min_dim_size_to_factor, clipping_threshold, min_scale). */
 export const ADAFACTOR_DEFAULTS = {

@@ -14,7 +14,7 @@
  * `BatchMatMul` on wasm uses its fast XNNPACK path only for one un-transposed 2-D product; batched products
  * (attention's per-block products) fall to a naive loop about 10× slower. The patch runs batched un-transposed
  * products as one 2-D XNNPACK product per batch element (fresh operand buffers each time: the backend caches
- * packed weights by buffer id). Transposed products keep the stock path (lib/matmul.ts avoids them on wasm).
+ * packed weights by buffer id). Transposed products keep the stock path (lib/runtime/matmul.ts avoids them on wasm).
  */
 import * as tf from "./tf";
 

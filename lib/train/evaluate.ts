@@ -7,12 +7,12 @@
  * input is [EOS] + targets[:-1], and it is run block-recurrently (in pieces of updateLen tokens carrying the
  * state), so every token sees at most T tokens of context, exactly as the official eval_op.
  */
-import * as tf from "./tf";
-import { Config } from "./config";
-import { Model, RecurrentState, disposeState, forward, initState, stateTensors } from "./model";
-import { Batch, TokenStream, batchSegment, evalBatches, segmentCount, sequenceCount } from "./data/batches";
-import { Dataset } from "./data/datasets";
-import { SplitName, countWords } from "./data/pg19";
+import * as tf from "../runtime/tf";
+import { Config } from "../config";
+import { Model, RecurrentState, disposeState, forward, initState, stateTensors } from "../nn/model";
+import { Batch, TokenStream, batchSegment, evalBatches, segmentCount, sequenceCount } from "../data/batches";
+import { Dataset } from "../data/datasets";
+import { SplitName, countWords } from "../data/pg19";
 
 /** Evaluation result for one split. */
 export interface EvalResult {

@@ -28,11 +28,11 @@
  * keys in the compressive cache enter through their codewords (official code). `stBlockLen` gives the quadratic
  * form the same rule, so gradients w.r.t. keys can be compared too.
  */
-import * as tf from "./tf";
-import { noGrad, stopGradient } from "./grad";
+import * as tf from "../runtime/tf";
+import { noGrad, stopGradient } from "../runtime/grad";
 import { relativeBias } from "./pe";
 import { QuantizedKeys } from "./vq";
-import { matMul, matMulPerHead } from "./matmul";
+import { matMul, matMulPerHead } from "../runtime/matmul";
 
 /** Stands for −∞ in scores (as the official MASK_INFTY_APPROX). */
 export const NEG_INF = -1e30;

@@ -5,33 +5,12 @@
  */
 import * as fs from "node:fs";
 import * as aq from "arquero";
-import { atomicWrite } from "./io";
-import { displayHtml, escapeHtml } from "./display";
+import { atomicWrite } from "../util/io";
+import { displayHtml, escapeHtml } from "../util/display";
+import { formatCell } from "../util/format";
 
 /** An arquero table (the type every arquero verb returns). */
 export type Table = aq.ColumnTable;
-
-/**
- * One cell as readable text: integers with thousands separators (12,345), other numbers with `digits`
- * significant digits (0.9871), very large/small ones in exponent form (3.2e-5); dates as ISO; empty for null/NaN.
- * @param value the cell value
- * @param digits significant digits for non-integers (default 4)
- */
-export function formatCell(value: unknown, digits = 4): string {
-  if (value === null || value === undefined) return "";
-  if (typeof value === "number") {
-    if (Number.isNaN(value)) return "";
-    if (!Number.isFinite(value)) return value > 0 ? "∞" : "−∞";
-    const a = Math.abs(value);
-    if (Number.isInteger(value) && a < 1e15) return value.toLocaleString("en-US");
-    if (a !== 0 && (a < 1e-3 || a >= 1e9)) return value.toExponential(Math.max(0, digits - 1));
-    if (a >= Math.pow(10, digits)) return Math.round(value).toLocaleString("en-US");
-    return value.toPrecision(digits);
-  }
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
-}
 
 /**
  * A plain-text rendering (aligned columns, numbers right-aligned), printed by showTable outside notebooks.
