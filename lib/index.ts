@@ -1,45 +1,46 @@
 /**
- * The kit's one typed public entry: notebooks `import * as tvq from "./lib/index"` (notebooks/lib links to ../lib;
- * tslab's loader does not resolve the folder import "./lib" to index.ts) and scripts import from "../lib". Each line
- * re-exports one module; exported names are unique across modules.
+ * The kit's one typed entry. Notebooks `import * as tvq from "./lib/index"` (notebooks/lib links to ../lib; tslab
+ * resolves neither a bare folder import nor "../lib"), scripts import from "../lib/index".
+ *
+ * One namespace per folder, in the order of the architecture (each imports only the ones above it; util/ is
+ * used by all): `tvq.nn.quantize`, `tvq.train.trainRun`, `tvq.experiments.runExperiment`. The names notebooks use
+ * most are also exported flat: `tvq.getPreset`, `tvq.exportFigure`.
  */
-export * from "./util/io";
-export * from "./runtime/backend";
-export * from "./util/display";
-export * from "./notebook/plots";
-export * from "./notebook/tables";
-export * from "./experiments/results";
-export * from "./util/progress";
-export * from "./experiments/environment";
-export * from "./util/stats";
-export * from "./util/format";
-export * from "./data/vocab";
-export * from "./data/bpe";
-export * from "./runtime/rng";
-export * from "./data/batches";
-export * from "./data/image";
-export * from "./data/enwik8";
-export * from "./data/pg19";
-export * from "./data/imagenet64";
-export * from "./data/datasets";
-export * from "./experiments/run";
-export * from "./train/optim";
-export * from "./train/checkpoint";
-export * from "./train/evaluate";
-export * from "./train/sample";
-export * from "./train/loop";
-export * from "./notebook/sweep";
-export * from "./experiments/ablation";
-export * from "./config";
-export * from "./runtime/grad";
-export * from "./runtime/matmul";
-export * from "./nn/dropout";
-export * from "./nn/norm";
-export * from "./nn/pe";
-export * from "./nn/vq";
-export * from "./nn/attention";
-export * from "./nn/model";
-export * from "./experiments/equivalence";
-export * from "./experiments/cost";
-export * from "./experiments/inspect";
-export * from "./experiments/throughput";
+export * as runtime from "./runtime/index";
+export * as nn from "./nn/index";
+export * as config from "./config";
+export * as train from "./train/index";
+export * as data from "./data/index";
+export * as experiments from "./experiments/index";
+export * as notebook from "./notebook/index";
+export * as util from "./util/index";
+
+// The names notebooks use most, flat.
+export { describeBackend, initBackend } from "./runtime/backend";
+export { createModel, disposeModel } from "./nn/model";
+export { getPreset, mergeOverrides } from "./config";
+export type { Config, HeadType } from "./config";
+export { describeDataset, loadDataset } from "./data/datasets";
+export type { LoadOptions } from "./data/datasets";
+export { decodeImage } from "./data/image";
+export { decodeText, encodeText } from "./data/vocab";
+export { ablationBase, ablationConfig, ablationFigure, ablationMatch, ablationRows, ablationSpec, checkTrend, formatMeanStd, metricValues, summarizeAblation } from "./experiments/ablation";
+export type { AblationSetting } from "./experiments/ablation";
+export { attentionMultiplyAdds, timeAttention } from "./experiments/cost";
+export type { AttentionForm } from "./experiments/cost";
+export { environmentVersions, matmulPeak, measureMatmulPeak } from "./experiments/environment";
+export { equivalenceRows, runEquivalence } from "./experiments/equivalence";
+export type { EquivalenceOptions } from "./experiments/equivalence";
+export { fitCodebooks, keysAndCodes, keysFigure } from "./experiments/inspect";
+export { paperComparison, paperReference } from "./experiments/paper";
+export { appendResult, loadResults } from "./experiments/results";
+export type { ResultRow } from "./experiments/results";
+export { describeSetup, imageGridPNG, latestRows, learningCurveFigure, loadDatasetOnce, runExperiment, savePaperComparison, showPNG, showText } from "./experiments/run";
+export type { ExperimentResult, ExperimentSpec } from "./experiments/run";
+export { describeRow, flopSpeedup, flopsPerToken, perTokenRatio, planThroughputSweep, profileTrainStep, runThroughputSweep, speedupRows, throughputConfig, throughputFigure, withStepShape } from "./experiments/throughput";
+export type { ThroughputRow, ThroughputSweepOptions } from "./experiments/throughput";
+export { barFigure, exportFigure, lineFigure, showAndExport, showFigure } from "./notebook/plots";
+export { asList } from "./notebook/sweep";
+export { readTable, showTable } from "./notebook/tables";
+export { pickProfile, profiledName } from "./notebook/profiles";
+export { PATHS, ROOT } from "./util/io";

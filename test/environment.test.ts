@@ -6,7 +6,7 @@ import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { environmentVersions, matmulPeak, measureMatmulPeak } from "../lib/experiments/environment";
 import { median, std } from "../lib/util/stats";
-import { pickProfile } from "../lib/util/display";
+import { pickProfile } from "../lib/notebook/profiles";
 
 test("median and std", () => {
   assert.equal(median([3, 1, 2]), 2);

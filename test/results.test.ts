@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PAPER_REFERENCE, appendResult, flattenRow, gitState, loadResults, paperComparison, paperReference, readResultRows, resultExists } from "../lib/experiments/results";
+import { appendResult, flattenRow, gitState, loadResults, readResultRows, resultExists } from "../lib/experiments/results";
+import { PAPER_REFERENCE, paperComparison, paperReference } from "../lib/experiments/paper";
 import { readTable } from "../lib/notebook/tables";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "tvq-results-"));

@@ -577,15 +577,6 @@ export function showPNG(png: Buffer, opts: { name?: string; title?: string; dir?
 // ------------------------------------------------------------------------------------------------------------
 // The paper comparison each notebook saves for results/summary.md
 
-/**
- * The name of a figure or table for a notebook profile: `name` for the default profile, `name-<profile>`
- * otherwise, so a smoke run (CI) never overwrites the default run's figures.
- * @param name e.g. "01-enwik8-learning-curves"; profile: the notebook's profile parameter
- */
-export function profiledName(name: string, profile: string): string {
-  return profile === "default" ? name : `${name}-${profile}`;
-}
-
 /** results/<experiment>.paper.csv */
 export function paperComparisonFile(experiment: string, dir = PATHS.results): string {
   checkFileName("experiment name", experiment, "it names results/<experiment>.paper.csv");

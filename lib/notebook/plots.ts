@@ -13,7 +13,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PATHS, atomicWrite, checkFileName, ensureDir } from "../util/io";
+import { PATHS, ROOT, atomicWrite, checkFileName, ensureDir } from "../util/io";
+import { profiledName } from "./profiles";
 import { displayBundle, inTslab, onKernelShutdown } from "../util/display";
 
 /** A Plotly figure: traces and layout, exactly as plotly.js takes them. */
@@ -421,5 +422,23 @@ export async function exportFigure(fig: PlotlyFigure, name: string,
   if (png) atomicWrite((out.png = path.join(dir, `${name}.png`)), png);
   const svg = await renderFigure(fig, "svg", { ...size, scale: 1 });
   if (svg) atomicWrite((out.svg = path.join(dir, `${name}.svg`)), svg);
+  return out;
+}
+
+/**
+ * A notebook's one call per figure: shows `fig` (interactive in JupyterLab, a one-line description elsewhere) and
+ * exports it as `figures/<name>[-<profile>].{html,png,svg}` (the profile suffix only outside the default run, so
+ * a smoke run never overwrites the recorded figures), then prints one line naming the files written.
+ * @param name file stem without the profile, e.g. "10-codebook-size-bpb"
+ * @param profile the notebook's profile parameter
+ */
+export async function showAndExport(fig: PlotlyFigure, name: string, profile: string,
+  opts: { dir?: string; width?: number; height?: number } = {}): Promise<ExportedFigure> {
+  const stem = profiledName(name, profile);
+  await showFigure(fig, { name: stem, width: opts.width, height: opts.height });
+  const out = await exportFigure(fig, stem, opts);
+  const kinds = (["png", "svg", "html"] as const).filter((k) => out[k]);
+  const where = path.relative(ROOT, path.dirname(out.html)) || ".";
+  console.log(`figure ${stem}: ${where}/${stem}.{${kinds.join(",")}}${out.png ? "" : " (no PNG/SVG: Chromium unavailable)"}`);
   return out;
 }

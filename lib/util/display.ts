@@ -99,16 +99,3 @@ export function onKernelShutdown(fn: () => Promise<void> | void): void {
 }
 
 /** The run sizes every notebook offers: `smoke` (CI, under a minute) and `default` (a real run, ≤ ~30 min). */
-export type Profile = "smoke" | "default";
-
-/**
- * The settings of the notebook's `profile` parameter, throwing on an unknown profile name.
- * @param profile the notebook parameter, "smoke" or "default"
- * @param settings one settings object per profile
- */
-export function pickProfile<T>(profile: string, settings: Record<Profile, T>): T {
-  if (profile !== "smoke" && profile !== "default") {
-    throw new Error(`profile ${JSON.stringify(profile)} is not known: set the notebook parameter profile to "smoke" or "default"`);
-  }
-  return settings[profile];
-}

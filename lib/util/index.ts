@@ -1,0 +1,7 @@
+/** Leaf utilities that import nothing from the kit: atomic file writes and paths, JSON merge and diff, statistics, number formatting, display and progress. */
+export * from "./display";
+export * from "./format";
+export * from "./io";
+export * from "./json";
+export * from "./progress";
+export * from "./stats";
