@@ -1,8 +1,11 @@
-// Runs every test/**/*.test.ts with Node's own test runner (TypeScript through tsx).
+// Runs every test/**/*.test.ts with Node's own test runner (TypeScript through tsx), then prints the 15 slowest
+// tests (top-level tests, by the runner's own duration), so a slow test shows up in every CI log.
 // Usage: node scripts/run-tests.mjs [filter-substring ...]
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+
+const SLOWEST = 15;
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -16,5 +19,33 @@ if (files.length === 0) {
   console.error(`no test files match ${JSON.stringify(filters)}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
-process.exit(r.status ?? 1);
+// TAP on stdout (what scripts/test.sh counts), passed through line by line as it comes.
+const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=tap", ...files],
+  { stdio: ["ignore", "pipe", "inherit"] });
+const durations = [];
+let pending;
+let rest = "";
+child.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  const lines = (rest + chunk.toString("utf8")).split("\n");
+  rest = lines.pop() ?? "";
+  for (const line of lines) {
+    // A top-level result is unindented: "ok 12 - name" / "not ok 12 - name"; its YAML block follows indented.
+    const m = /^(?:not )?ok \d+ - (.*)$/.exec(line);
+    if (m) pending = m[1];
+    const d = /^ {2}duration_ms: ([\d.]+)/.exec(line);
+    if (d && pending !== undefined) {
+      durations.push({ name: pending, ms: Number(d[1]) });
+      pending = undefined;
+    }
+  }
+});
+child.on("close", (code, signal) => {
+  // Per-file wrappers (the runner's own "test/x.test.ts" entries) are not tests.
+  const tests = durations.filter((t) => !/\.test\.ts$/.test(t.name)).sort((a, b) => b.ms - a.ms).slice(0, SLOWEST);
+  if (tests.length) {
+    console.log(`# the ${tests.length} slowest tests:`);
+    for (const t of tests) console.log(`#   ${(t.ms / 1000).toFixed(1).padStart(6)} s  ${t.name}`);
+  }
+  process.exit(code ?? (signal ? 1 : 0));
+});
