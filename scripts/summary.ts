@@ -14,8 +14,7 @@ import { PATHS, ROOT, atomicWrite } from "../lib/util/io";
 import { ResultRow, gitState, readResultRows } from "../lib/experiments/results";
 import { Table, readTable } from "../lib/notebook/tables";
 import { formatCell } from "../lib/util/format";
-import { latestRows } from "../lib/experiments/run";
-import * as aq from "arquero";
+import { latestRows } from "../lib/experiments/ablation";
 import { FlagSpec, parseFlags, usageLines } from "./args";
 
 /** Columns that only identify or stamp a row; never shown. */
@@ -72,7 +71,7 @@ export function summaryRows(rows: ResultRow[]): ResultRow[] {
   const real = rows.filter((r) => r.profile !== "smoke");
   const kept = real.length > 0 ? real : rows;
   if (!kept.some((r) => "run" in r)) return kept.slice(-20);
-  return latestRows(aq.from(kept)).objects() as ResultRow[];
+  return latestRows(kept);
 }
 
 /** Figure stems (no extension) that belong to `experiment`: same leading number ("01-"), or the same name prefix. */

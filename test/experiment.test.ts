@@ -12,9 +12,9 @@ import { trainRun } from "../lib/train/loop";
 import { readResultRows } from "../lib/experiments/results";
 import { jsonDiff } from "../lib/util/json";
 import {
-  ExperimentSpec, aggregateSeeds, experimentConfig, imageGridPNG, latestRows, learningCurveFigure, loadDatasetOnce,
-  movingAverage, runExperiment, upscaleNearest,
+  ExperimentSpec, experimentConfig, imageGridPNG, learningCurveFigure, loadDatasetOnce, movingAverage, runExperiment, upscaleNearest,
 } from "../lib/experiments/run";
+import { latestRows, summarizeAblation } from "../lib/experiments/ablation";
 import * as aq from "arquero";
 import { Rng } from "../lib/runtime/rng";
 
@@ -131,7 +131,7 @@ test("aggregateSeeds: mean, sample std (n − 1) and n per group, sorted, missin
     { S: 8, seed: 0, val_bpb: 5.0 },
     { S: 64, seed: 0, val_bpb: 2.0 }, { S: 64, seed: 1, val_bpb: null },
   ];
-  const t = aggregateSeeds(rows, "S", "val_bpb");
+  const t = summarizeAblation(rows, "S", "val_bpb");
   assert.deepEqual(t.columnNames(), ["S", "mean", "std", "n"]);
   const out = t.objects() as Array<Record<string, number>>;
   assert.deepEqual(out.map((r) => r.S), [8, 32, 64]);
@@ -140,7 +140,7 @@ test("aggregateSeeds: mean, sample std (n − 1) and n per group, sorted, missin
   assert.equal(out[0].std, 0);
   assert.ok(Math.abs(out[1].std - 1) < 1e-12); // values 1, 2, 3: sample std 1
   // from an arquero table, grouped by two columns
-  const two = aggregateSeeds(aq.from(rows.map((r) => ({ ...r, cache: r.S > 16 }))), ["cache", "S"], "val_bpb").objects() as Array<Record<string, unknown>>;
+  const two = summarizeAblation(aq.from(rows.map((r) => ({ ...r, cache: r.S > 16 }))), ["cache", "S"], "val_bpb").objects() as Array<Record<string, unknown>>;
   assert.deepEqual(two.map((r) => [r.cache, r.S]), [[false, 8], [true, 32], [true, 64]]);
 });
 

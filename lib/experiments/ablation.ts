@@ -1,31 +1,36 @@
 /**
- * Ablations at CPU scale (paper v1 Sec. 5.1.x; ../shared/paper.md section 2): vary ONE knob of one base model,
- * the codebook size S, the block length L (= memory length M) or the compressive cache, train every setting with
- * several seeds, and report each metric as mean ± sample std over seeds with n. The paper's claims are directions
- * ("a larger S is more expressive but slower"; "without the compressive cache each step is about 1.1× faster and
+ * Ablations at CPU scale (paper v1 Sec. 5.1.x; docs/paper.md §2): vary ONE knob of one base model, the codebook
+ * size S, the block length L (= memory length M) or the compressive cache, train every setting with several
+ * seeds, and report each metric as mean ± sample std over seeds with n. The paper's claims are directions ("a
+ * larger S is more expressive but slower"; "without the compressive cache each step is about 1.1× faster and
  * Enwik8 bpb is clearly worse"), so besides the table we test the direction: the difference between two settings
  * against the spread over seeds. Every setting runs the same seeds, and a seed fixes the data order, the
  * initialization of the shared weights and the dropout masks, so the main test is paired over seeds (t on the
  * per-seed differences); Welch's t (unpaired) and the rank correlation of metric and knob over all runs
- * (Spearman's ρ) are reported beside it.
+ * (Spearman's ρ) are reported beside it (lib/util/stats.ts). `checkTrend` returns the verdict as fields;
+ * `trendText` and `trendLine` render it for a notebook's table beside the paper.
  *
- * The base model every ablation notebook starts from is `ablationBase(profile)`, so that the three notebooks
- * vary one knob of the same model and their shared setting (S = 64, L = 32, cache on) is comparable.
+ * The base model of every ablation notebook is `ABLATION_BASES[profile]` (picked with pickProfile, which names
+ * the fix for an unknown profile), so the three notebooks vary one knob of the same model and their shared
+ * setting (S = 64, L = 32, cache on) is comparable.
  */
 import * as aq from "arquero";
 import { Config, DeepPartial, getPreset, mergeOverrides } from "../config";
 import { PATHS } from "../util/io";
+import type { Table } from "../util/table";
+import { PairedResult, WelchResult, mean, pairedT, spearman, std, welchT } from "../util/stats";
 import { ResultRow, flattenRow, readResultRows } from "./results";
-import type { ExperimentSpec } from "./run";
-import { std } from "../util/stats";
-import { PALETTE, PlotlyFigure, Series, lineFigure } from "../notebook/plots";
-import type { Table } from "../notebook/tables";
+import { ExperimentResult, ExperimentSpec, runExperiment } from "./run";
+
+/** A value of a table column: what a knob's setting or a metric is in a results row. */
+export type Cell = number | string | boolean | null;
+type Rows = Array<Record<string, unknown>>;
 
 /** What every ablation setting shares in one profile. */
 export interface AblationBase {
   /** config preset (lib/config.ts) */
   preset: string;
-  /** deep-merged into the preset for every setting; a notebook merges its knob on top (mergeOverrides) */
+  /** deep-merged into the preset for every setting; a setting merges its knob on top (mergeOverrides) */
   overrides: DeepPartial<Config>;
   /** dataset (lib/data/datasets.ts) */
   dataset: string;
@@ -38,32 +43,40 @@ export interface AblationBase {
 }
 
 /**
- * The base model of the ablation notebooks.
+ * The base model of the ablation notebooks, per notebook profile.
  * - smoke (CI, seconds): the tiny preset, 3 updates, 1 seed.
  * - default: a 2-layer SHGA Transformer-VQ with d_model = 64, d_k = 16, d_v = 128 (~0.15M parameters), S = 64,
  *   T = 512 = 16 L with L = M = 32 (the cache holds 14 of the 16 blocks a late query can see), batch 8, AdamW
  *   at 3e-3 with 10 warm-up updates, 120 updates (0.5 M bytes), on the FOLDOC stand-in for Enwik8 (bytes).
  *   Measured per update on the native backend (2 threads) while other jobs shared the 2 cores (load 9-15):
  *   0.5-0.8 s at S = 4, 1.1-1.6 s at S = 64, 1.7-2.7 s at S = 128-256; cache off or full attention 0.6-0.8 s.
- * @param profile the notebook's profile, "smoke" or "default"
  */
-export function ablationBase(profile: string): AblationBase {
-  if (profile === "smoke") {
-    return {
-      preset: "tiny", dataset: "foldoc", steps: 3, seeds: [0], evalTokens: 1024,
-      overrides: { train: { warmupSteps: 1, evalEvery: 0, saveEvery: 0, evalTokens: 512 } },
-    };
-  }
-  if (profile === "default") {
-    return {
-      preset: "cpu-small", dataset: "foldoc", steps: 120, seeds: [0, 1, 2], evalTokens: 32_768,
-      overrides: {
-        model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 32, memLen: 32 },
-        train: { batchSize: 8, sequenceLen: 512, updateLen: 512, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 50, evalTokens: 8192 },
-      },
-    };
-  }
-  throw new Error(`profile ${JSON.stringify(profile)} is not known: set the notebook parameter profile to "smoke" or "default"`);
+export const ABLATION_BASES: Readonly<Record<"smoke" | "default", AblationBase>> = {
+  smoke: {
+    preset: "tiny", dataset: "foldoc", steps: 3, seeds: [0], evalTokens: 1024,
+    overrides: { train: { warmupSteps: 1, evalEvery: 0, saveEvery: 0, evalTokens: 512 } },
+  },
+  default: {
+    preset: "cpu-small", dataset: "foldoc", steps: 120, seeds: [0, 1, 2], evalTokens: 32_768,
+    overrides: {
+      model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 32, memLen: 32 },
+      train: { batchSize: 8, sequenceLen: 512, updateLen: 512, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 50, evalTokens: 8192 },
+    },
+  },
+};
+
+/**
+ * A copy of `base` with a notebook's parameters on top.
+ * @param params.steps updates per run (0 or unset: the base's); seeds (empty or unset: the base's);
+ *   overrides merged on top of the base's (e.g. a longer T for every setting)
+ */
+export function customizeBase(base: AblationBase, params: { steps?: number; seeds?: number[]; overrides?: DeepPartial<Config> }): AblationBase {
+  return {
+    ...base,
+    steps: params.steps || base.steps,
+    seeds: params.seeds?.length ? params.seeds : base.seeds,
+    overrides: mergeOverrides(base.overrides, params.overrides ?? {}),
+  };
 }
 
 /** The full config of the base model (preset + base overrides), e.g. to show it. */
@@ -73,10 +86,39 @@ export function ablationConfig(base: AblationBase): Config {
 
 /** One setting of the ablated knob: its value(s) as row columns and the config change it makes. */
 export interface AblationSetting {
-  /** written as top-level columns of the row, e.g. {S: 64} or {variant: "cache off"} */
+  /** written as top-level columns of the row, e.g. {S: 64} or {variant: "cache-off"} */
   params: Record<string, number | string | boolean>;
   /** merged on top of the base overrides, e.g. {model: {nCode: 64}} */
   overrides: DeepPartial<Config>;
+  /** a longer name for figures, e.g. "cache on (Transformer-VQ)" */
+  label?: string;
+}
+
+/** A named setting of a categorical knob, e.g. "cache-off": {label: "cache off (window of M + L keys)", overrides}. */
+export interface AblationChoice {
+  label: string;
+  overrides: DeepPartial<Config>;
+}
+
+/**
+ * The settings of knob `knob` for `values`: the config change from a function of the value (numeric knobs, e.g.
+ * s => ({model: {nCode: s}})) or from a table of named choices (categorical knobs; an unknown name throws).
+ */
+export function ablationSettings<V extends number | string>(knob: string, values: V[],
+  make: ((value: V) => DeepPartial<Config>) | Record<string, AblationChoice>): AblationSetting[] {
+  return values.map((v) => {
+    if (typeof make === "function") return { params: { [knob]: v }, overrides: make(v) };
+    const choice = make[String(v)];
+    if (!choice) throw new Error(`${knob} ${JSON.stringify(v)} is not known; use one of ${Object.keys(make).join(", ")}`);
+    return { params: { [knob]: v }, overrides: choice.overrides, label: choice.label };
+  });
+}
+
+/** The knob the settings vary: the one column of their params. */
+export function ablationKnob(settings: AblationSetting[]): string {
+  const keys = [...new Set(settings.flatMap((s) => Object.keys(s.params)))];
+  if (keys.length !== 1) throw new Error(`ablation settings vary ${keys.length} columns (${keys.join(", ")}); an ablation varies one knob`);
+  return keys[0];
 }
 
 /**
@@ -84,7 +126,7 @@ export interface AblationSetting {
  * run id "<profile>-u<steps>-<setting>-seed<seed>" (e.g. "default-u150-S64-seed0"), so that the profiles and
  * step counts never share a run folder.
  * @param experiment the notebook's experiment, e.g. "10-ablation-codebook-size"
- * @param base ablationBase(profile); setting: the knob's value; seed: the run's seed
+ * @param base the profile's base; setting: the knob's value; seed: the run's seed
  */
 export function ablationSpec(experiment: string, base: AblationBase, profile: string, setting: AblationSetting, seed: number): ExperimentSpec {
   const name = Object.entries(setting.params)
@@ -104,12 +146,45 @@ export function ablationSpec(experiment: string, base: AblationBase, profile: st
   };
 }
 
+/** One run of an ablation: which setting and seed, and what runExperiment returned (its typed row, history). */
+export interface AblationRun {
+  /** the setting's name in figures: "S=64" for numeric knobs, the value ("cache-on") otherwise */
+  name: string;
+  setting: AblationSetting;
+  seed: number;
+  result: ExperimentResult;
+}
+
+/**
+ * Runs every setting × seed of the base through runExperiment, settings in order: interrupted runs resume,
+ * finished runs are reused without training, and each new run appends one row to results/<experiment>. Prints one
+ * line per run (what happened to the training, validation bpb, speed).
+ * @param opts runs and results folders (default runs/ and results/; tests use temporary ones), progress bars
+ */
+export async function runAblation(experiment: string, base: AblationBase, profile: string, settings: AblationSetting[],
+  opts: Pick<ExperimentSpec, "runsDir" | "resultsDir" | "progress"> = {}): Promise<AblationRun[]> {
+  const knob = ablationKnob(settings);
+  const runs: AblationRun[] = [];
+  for (const setting of settings) {
+    for (const seed of base.seeds) {
+      const result = await runExperiment({ ...ablationSpec(experiment, base, profile, setting, seed), ...opts });
+      const name = settingName(knob, setting.params[knob]);
+      runs.push({ name, setting, seed, result });
+      const { val_bpb: bpb, step_time_s: step, tokens_per_s: tps } = result.row;
+      console.log(`${name} seed=${seed}: ${result.training}, val ${bpb.toFixed(4)} bpb, ` +
+        `${step === null ? "—" : step.toFixed(3)} s/update, ${tps === null ? "—" : tps.toFixed(0)} tokens/s`);
+    }
+  }
+  return runs;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The rows of an ablation and their mean ± std per setting
+
 /**
  * The columns that identify the base model of an ablation's rows (profile, updates, preset, dataset, width, depth,
  * batch, T, learning rate), so that a notebook aggregates only rows of the model it trains now: rows of an older
  * base (or another steps setting) stay in results/ but do not mix into the means.
- * @param base ablationBase(profile) (with steps possibly overridden)
- * @param profile the notebook's profile
  */
 export function ablationMatch(base: AblationBase, profile: string): Record<string, unknown> {
   const cfg = getPreset(base.preset, base.overrides);
@@ -120,6 +195,7 @@ export function ablationMatch(base: AblationBase, profile: string): Record<strin
   };
 }
 
+/** Equal as table cells: numbers compare as numbers ("64" = 64), the rest as text; null and undefined match nothing. */
 function sameCell(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === null || a === undefined || b === null || b === undefined) return false;
@@ -128,244 +204,180 @@ function sameCell(a: unknown, b: unknown): boolean {
 }
 
 /**
- * The rows of an experiment that match every column of `match` (e.g. {profile: "default", steps: 150}), keeping
- * the latest row per run id: what a notebook aggregates, including rows that a sweep added one run at a time.
- * @param experiment e.g. "10-ablation-codebook-size"
+ * The last row (in file order) of each `key` value, e.g. the latest row per run id, in file order; rows without
+ * a key value are all kept. A rerun of a run replaces its row in the aggregates without erasing the old one.
+ * @param rows results rows, or a results table (loadResults)
+ * @param key column identifying a run (default "run")
+ */
+export function latestRows(rows: Table, key?: string): Table;
+export function latestRows<R extends Record<string, unknown>>(rows: R[], key?: string): R[];
+export function latestRows<R extends Record<string, unknown>>(rows: R[] | Table, key = "run"): R[] | Table {
+  const list = Array.isArray(rows) ? rows : (rows.objects() as R[]);
+  const last = new Map<unknown, number>();
+  list.forEach((r, i) => last.set(r[key] ?? `row ${i}`, i));
+  const keep = new Set(last.values());
+  const kept = list.filter((_, i) => keep.has(i));
+  return Array.isArray(rows) ? kept : kept.length === list.length ? rows : aq.from(kept);
+}
+
+/**
+ * The rows of an experiment that match every column of `match` (e.g. {profile: "default", steps: 150}), the latest
+ * row per run id: what a notebook aggregates, including rows that a sweep added one run at a time.
  * @param match column -> value (nested objects are flattened, numbers compare as numbers)
  * @param dir results folder (default results/)
  */
 export function ablationRows(experiment: string, match: Record<string, unknown>, dir = PATHS.results): ResultRow[] {
   const want = flattenRow(match);
-  const rows = readResultRows(experiment, dir).filter((r) => Object.keys(want).every((k) => sameCell(r[k], want[k])));
-  const last = new Map<unknown, number>();
-  rows.forEach((r, i) => last.set(r.run ?? i, i));
-  const keep = new Set(last.values());
-  return rows.filter((_, i) => keep.has(i));
+  return latestRows(readResultRows(experiment, dir).filter((r) => Object.keys(want).every((k) => sameCell(r[k], want[k]))));
 }
 
-type Cell = number | string | boolean | null;
+/** Numbers ascending, the rest as text. */
+function compareCells(a: Cell, b: Cell): number {
+  return typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
+}
 
-/** Values of column `by`, in `order` when given (others after, sorted), else numbers ascending / text sorted. */
-function settingsOf(rows: Array<Record<string, unknown>>, by: string, order?: Cell[]): Cell[] {
-  const seen: Cell[] = [];
+/** The groups of rows with equal `keys` (sameCell), sorted by the first key's place in `order` (others after),
+ *  then by the keys (compareCells). */
+function groupRows(rows: Rows, keys: string[], order?: Cell[]): Array<{ key: Cell[]; rows: Rows }> {
+  const groups: Array<{ key: Cell[]; rows: Rows }> = [];
   for (const r of rows) {
-    const v = (r[by] ?? null) as Cell;
-    if (!seen.some((s) => sameCell(s, v))) seen.push(v);
+    const key = keys.map((k) => (r[k] ?? null) as Cell);
+    const g = groups.find((x) => x.key.every((v, i) => sameCell(v, key[i])));
+    if (g) g.rows.push(r);
+    else groups.push({ key, rows: [r] });
   }
   const rank = (v: Cell) => {
     const i = order ? order.findIndex((o) => sameCell(o, v)) : -1;
     return i < 0 ? Number.MAX_SAFE_INTEGER : i;
   };
-  return seen.sort((a, b) => rank(a) - rank(b) ||
-    (typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b))));
+  return groups.sort((a, b) => rank(a.key[0]) - rank(b.key[0]) || a.key.reduce<number>((c, v, i) => c || compareCells(v, b.key[i]), 0));
+}
+
+/** The settings of column `by` in the rows, in `order` when given (others after), else numbers ascending / text sorted. */
+export function settingValues(rows: Rows, by: string, order?: Cell[]): Cell[] {
+  return groupRows(rows, [by], order).map((g) => g.key[0]);
+}
+
+/** The smallest and the largest setting of a numeric knob (first and last in sorted order). */
+export function settingRange(rows: Rows, by: string): [Cell, Cell] {
+  const all = settingValues(rows, by);
+  return [all[0] ?? null, all[all.length - 1] ?? null];
+}
+
+/** A setting as text: "S=64" for a numeric knob, the value itself ("cache-on") otherwise. */
+export function settingName(by: string, value: Cell): string {
+  return typeof value === "number" ? `${by}=${value}` : String(value);
+}
+
+function finite(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v);
 }
 
 /** The finite values of `metric` in the rows whose `by` equals `setting`. */
-export function metricValues(rows: Array<Record<string, unknown>>, by: string, setting: Cell, metric: string): number[] {
-  return rows.filter((r) => sameCell(r[by] ?? null, setting)).map((r) => r[metric])
-    .filter((v): v is number => typeof v === "number" && Number.isFinite(v));
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
+export function metricValues(rows: Rows, by: string, setting: Cell, metric: string): number[] {
+  return rows.filter((r) => sameCell(r[by] ?? null, setting)).map((r) => r[metric]).filter(finite);
 }
 
 /**
- * One row per setting of `by`: the setting, n (runs), and `<metric>_mean`, `<metric>_std` (sample std over seeds,
- * 0 for one run) for each metric.
- * @param rows results rows (ablationRows)
- * @param by the knob's column, e.g. "S"
- * @param metrics e.g. ["val_bpb", "step_time_s"]
- * @param order settings in display order (e.g. ["cache on", "cache off", "full"]); default ascending
+ * Mean ± sample standard deviation (n − 1; 0 for one run) over seeds per group, one row per group: the key
+ * column(s), then per metric its mean and std, then n (runs of the group with a value of some metric; rows with
+ * none are skipped). One metric gives the columns `mean` and `std`; a list gives `<metric>_mean`, `<metric>_std`.
+ * @param rows results rows (ablationRows) or a results table
+ * @param by the knob's column, e.g. "S" (or several, e.g. ["cache", "S"])
+ * @param metrics e.g. "val_bpb" or ["val_bpb", "step_time_s"]
+ * @param order settings of the first key in display order (e.g. ["cache-on", "cache-off", "full"]); default ascending
  */
-export function summarizeAblation(rows: Array<Record<string, unknown>>, by: string, metrics: string[], order?: Cell[]): Table {
-  const settings = settingsOf(rows, by, order);
-  const cols: Record<string, Cell[]> = { [by]: settings, n: settings.map((s) => rows.filter((r) => sameCell(r[by] ?? null, s)).length) };
-  for (const m of metrics) {
-    const vals = settings.map((s) => metricValues(rows, by, s, m));
-    cols[`${m}_mean`] = vals.map((v) => (v.length ? mean(v) : null));
-    cols[`${m}_std`] = vals.map((v) => (v.length ? std(v) : null));
+export function summarizeAblation(rows: Rows | Table, by: string | string[], metrics: string | string[], order?: Cell[]): Table {
+  const list = Array.isArray(rows) ? rows : (rows.objects() as Rows);
+  const keys = Array.isArray(by) ? by : [by];
+  const names = Array.isArray(metrics) ? metrics : [metrics];
+  const groups = groupRows(list.filter((r) => names.some((m) => finite(r[m]))), keys, order);
+  const cols: Record<string, Cell[]> = {};
+  keys.forEach((k, i) => (cols[k] = groups.map((g) => g.key[i])));
+  for (const m of names) {
+    const vals = groups.map((g) => g.rows.map((r) => r[m]).filter(finite));
+    const [mc, sc] = Array.isArray(metrics) ? [`${m}_mean`, `${m}_std`] : ["mean", "std"];
+    cols[mc] = vals.map((v) => (v.length ? mean(v) : null));
+    cols[sc] = vals.map((v) => (v.length ? std(v) : null));
   }
+  cols.n = groups.map((g) => g.rows.length);
   return aq.table(cols);
-}
-
-/** "2.853 ± 0.012 (n=3)" with `digits` decimals; "—" when there is no value. */
-export function formatMeanStd(values: number[], digits = 3): string {
-  if (values.length === 0) return "—";
-  const m = mean(values);
-  return `${m.toFixed(digits)} ± ${std(values).toFixed(digits)} (n=${values.length})`;
 }
 
 // ------------------------------------------------------------------------------------------------------------
 // Is the difference bigger than the seed noise?
 
-/** Two-sided 5% critical values of Student's t by degrees of freedom (df ≥ 1). */
-const T_CRIT: Array<[number, number]> = [
-  [1, 12.706], [2, 4.303], [3, 3.182], [4, 2.776], [5, 2.571], [6, 2.447], [7, 2.365], [8, 2.306], [9, 2.262],
-  [10, 2.228], [12, 2.179], [15, 2.131], [20, 2.086], [30, 2.042], [60, 2.0], [120, 1.98],
-];
-
-/** The two-sided 5% critical t for `df` degrees of freedom (conservative: the value at the next lower tabled df). */
-export function tCritical95(df: number): number {
-  if (!(df >= 1)) return Infinity;
-  let c = T_CRIT[0][1];
-  for (const [d, v] of T_CRIT) if (df >= d) c = v;
-  return df > 1000 ? 1.96 : c;
-}
-
-/** Welch's two-sample t test of mean(b) − mean(a). */
-export interface WelchResult {
-  /** mean(b) − mean(a) */
-  diff: number;
-  /** standard error of the difference */
-  se: number;
-  /** diff / se (±Infinity when both samples have no spread and differ) */
-  t: number;
-  /** Welch–Satterthwaite degrees of freedom */
-  df: number;
-  /** |t| beyond the two-sided 5% critical value */
-  significant: boolean;
-}
-
-/**
- * Welch's t for the difference of means of two small samples (e.g. 3 seeds each).
- * @param a values of the first setting (≥ 2 for a test; with fewer, significant is false)
- * @param b values of the second setting
- */
-export function welchT(a: number[], b: number[]): WelchResult {
-  const diff = (b.length ? mean(b) : NaN) - (a.length ? mean(a) : NaN);
-  if (a.length < 2 || b.length < 2) return { diff, se: NaN, t: NaN, df: NaN, significant: false };
-  const va = std(a) ** 2 / a.length, vb = std(b) ** 2 / b.length;
-  const se = Math.sqrt(va + vb);
-  if (se === 0) return { diff, se, t: diff === 0 ? 0 : Math.sign(diff) * Infinity, df: a.length + b.length - 2, significant: diff !== 0 };
-  const df = (va + vb) ** 2 / ((va * va) / (a.length - 1) + (vb * vb) / (b.length - 1));
-  const t = diff / se;
-  return { diff, se, t, df, significant: Math.abs(t) > tCritical95(df) };
-}
-
-/** A paired t test of b − a over matched runs (same seed: same data order, initialization and dropout). */
-export interface PairedResult {
-  /** mean of the per-pair differences b_i − a_i */
-  diff: number;
-  /** standard error of that mean */
-  se: number;
-  t: number;
-  /** pairs − 1 */
-  df: number;
-  /** pairs used */
-  n: number;
-  significant: boolean;
-}
-
-/**
- * Paired t for two settings run with the same seeds: the seed's share of the variance (data order, initialization)
- * cancels in the per-seed differences, so this is far more sensitive than Welch's t when seeds dominate the spread.
- * @param a values of the first setting, b of the second, aligned by pair (same length)
- */
-export function pairedT(a: number[], b: number[]): PairedResult {
-  if (a.length !== b.length) throw new Error(`pairedT: ${a.length} values vs ${b.length}; pass one value per pair in each list`);
-  const d = a.map((x, i) => b[i] - x);
-  const n = d.length;
-  const diff = n ? mean(d) : NaN;
-  if (n < 2) return { diff, se: NaN, t: NaN, df: NaN, n, significant: false };
-  const se = std(d) / Math.sqrt(n);
-  const t = se === 0 ? (diff === 0 ? 0 : Math.sign(diff) * Infinity) : diff / se;
-  return { diff, se, t, df: n - 1, n, significant: Math.abs(t) > tCritical95(n - 1) };
-}
-
-/** Ranks 1..n with ties averaged. */
-function ranks(xs: number[]): number[] {
-  const idx = xs.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
-  const r = new Array<number>(xs.length);
-  for (let i = 0; i < idx.length;) {
-    let j = i;
-    while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
-    for (let k = i; k <= j; k++) r[idx[k][1]] = (i + j) / 2 + 1;
-    i = j + 1;
-  }
-  return r;
-}
-
-/** Spearman's rank correlation ρ of x and y (NaN with fewer than 2 points or a constant list). */
-export function spearman(x: number[], y: number[]): number {
-  if (x.length !== y.length) throw new Error(`spearman: x has ${x.length} values but y has ${y.length}; pass one y per x`);
-  if (x.length < 2) return NaN;
-  const rx = ranks(x), ry = ranks(y);
-  const mx = mean(rx), my = mean(ry);
-  let sxy = 0, sxx = 0, syy = 0;
-  for (let i = 0; i < rx.length; i++) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) ** 2;
-    syy += (ry[i] - my) ** 2;
-  }
-  return sxx === 0 || syy === 0 ? NaN : sxy / Math.sqrt(sxx * syy);
-}
-
-/** Does metric go the way the paper says from setting `from` to setting `to`? */
+/** Does `metric` go the expected way from setting `from` to setting `to`, beyond the spread over seeds? */
 export interface TrendCheck {
   metric: string;
+  by: string;
   from: Cell;
   to: Cell;
-  /** "lower" or "higher": the paper's direction for `to` relative to `from` */
+  /** the expected direction of `to` relative to `from` (the paper's, or the method's where the paper is silent) */
   expected: "lower" | "higher";
-  welch: WelchResult;
-  /** the paired test over the seeds both settings ran (undefined with fewer than 2 common seeds) */
-  paired?: PairedResult;
-  /** Spearman ρ of the metric vs the knob over all runs (numeric knobs only; NaN otherwise) */
-  rho: number;
-  /** "matches" (the expected direction, beyond seed noise), "opposite" (the other direction, beyond noise),
-   *  "within noise" (|t| below the 5% critical value), "too few runs" (< 2 per setting). Decided by the paired
-   *  test when both settings ran ≥ 2 common seeds, else by Welch's. */
+  /** the metric's values at `from` and at `to`, one per run, and their means */
+  fromValues: number[];
+  toValues: number[];
+  fromMean: number;
+  toMean: number;
+  /** the test that decides: paired over the seeds both settings ran (≥ 2), else Welch's; none with < 2 runs per setting */
+  test: "paired" | "welch" | "none";
+  /** the sign of the deciding test's difference (to − from); "none" for no difference or no test */
+  direction: "lower" | "higher" | "none";
+  /** the deciding test's difference, t, degrees of freedom, two-sided p and n (pairs, or runs of both settings) */
+  difference: number;
+  t: number;
+  df: number;
+  p: number;
+  n: number;
+  /** p < 0.05 */
+  significant: boolean;
+  /** "matches" (the expected direction, beyond seed noise), "opposite" (the other one, beyond noise),
+   *  "within noise" (p ≥ 0.05), "too few runs" (< 2 per setting) */
   verdict: "matches" | "opposite" | "within noise" | "too few runs";
-  /** one sentence with the numbers */
-  text: string;
+  matchesExpectation: boolean;
+  welch: WelchResult;
+  paired?: PairedResult;
+  /** Spearman ρ of the metric vs the knob over all `rhoRuns` runs (numeric knobs only; NaN otherwise) */
+  rho: number;
+  rhoRuns: number;
 }
 
 /**
- * Checks the paper's direction for `metric` between two settings of the knob `by`.
+ * Checks the expected direction of `metric` between two settings of the knob `by`.
  * @param rows results rows
  * @param by the knob's column, e.g. "S" or "variant"
- * @param metric e.g. "val_bpb"
- * @param from the reference setting (e.g. the smallest S; "cache on")
- * @param to the compared setting (e.g. the largest S; "cache off")
- * @param expected the paper's direction of `to` relative to `from`
- * @param opts.digits decimals in the text (default 3); pairBy: the column that pairs runs (default "seed");
- *   source: who expects the direction, for the text (default "Paper"; e.g. "Method" where the paper is silent)
+ * @param from the reference setting (e.g. the smallest S; "cache-on"); to: the compared one
+ * @param expected the direction expected for `to` relative to `from`
+ * @param opts.pairBy the column that pairs runs (default "seed")
  */
-export function checkTrend(rows: Array<Record<string, unknown>>, by: string, metric: string, from: Cell, to: Cell,
-  expected: "lower" | "higher", opts: { digits?: number; pairBy?: string; source?: string } = {}): TrendCheck {
-  const digits = opts.digits ?? 3, pairBy = opts.pairBy ?? "seed", source = opts.source ?? "Paper";
+export function checkTrend(rows: Rows, by: string, metric: string, from: Cell, to: Cell, expected: "lower" | "higher",
+  opts: { pairBy?: string } = {}): TrendCheck {
   const a = metricValues(rows, by, from, metric), b = metricValues(rows, by, to, metric);
   const welch = welchT(a, b);
-  const paired = pairedByKey(rows, by, metric, from, to, pairBy);
-  const numeric = rows.filter((r) => typeof r[by] === "number" && typeof r[metric] === "number" && Number.isFinite(r[metric] as number));
+  const paired = pairedByKey(rows, by, metric, from, to, opts.pairBy ?? "seed");
+  const numeric = rows.filter((r) => typeof r[by] === "number" && finite(r[metric]));
   const rho = numeric.length >= 2 ? spearman(numeric.map((r) => r[by] as number), numeric.map((r) => r[metric] as number)) : NaN;
-  const test = paired ?? welch;
-  let verdict: TrendCheck["verdict"];
-  if (a.length < 2 || b.length < 2) verdict = "too few runs";
-  else if (!test.significant) verdict = "within noise";
-  else verdict = (test.diff < 0) === (expected === "lower") ? "matches" : "opposite";
-  const name = (v: Cell) => (typeof v === "number" ? `${by}=${v}` : String(v));
-  const f = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(digits)}`;
-  const tText = (r: { t: number; df: number }) => `t = ${Number.isFinite(r.t) ? r.t.toFixed(2) : String(r.t)} (df ${r.df.toFixed(paired === r ? 0 : 1)}, 5% critical ${tCritical95(r.df).toFixed(2)})`;
-  const tests: string[] = [];
-  if (paired) tests.push(`paired over ${paired.n} seeds: mean Δ = ${f(paired.diff)} ± ${paired.se.toFixed(digits)}, ${tText(paired)}`);
-  if (Number.isFinite(welch.t)) tests.push(`Welch ${tText(welch)}`);
-  if (tests.length === 0) tests.push("no test with fewer than 2 runs per setting");
-  const text = `${metric}: ${name(from)} ${formatMeanStd(a, digits)} → ${name(to)} ${formatMeanStd(b, digits)}, ` +
-    `Δ = ${f(welch.diff)}; ${tests.join("; ")}` +
-    `${Number.isFinite(rho) ? `; Spearman ρ(${by}, ${metric}) = ${rho.toFixed(2)} over ${numeric.length} runs` : ""}. ` +
-    `${source}: ${expected} for ${name(to)}. Ours: ${verdict}.`;
-  return { metric, from, to, expected, welch, paired, rho, verdict, text };
+  const enough = a.length >= 2 && b.length >= 2;
+  const test = enough ? (paired ?? welch) : undefined;
+  const diff = test ? test.diff : NaN;
+  const direction = !test || !(Math.abs(diff) > 0) ? "none" : diff < 0 ? "lower" : "higher";
+  const verdict: TrendCheck["verdict"] = !test ? "too few runs" : !test.significant ? "within noise" : direction === expected ? "matches" : "opposite";
+  return {
+    metric, by, from, to, expected, fromValues: a, toValues: b, fromMean: mean(a), toMean: mean(b),
+    test: !test ? "none" : test === paired ? "paired" : "welch", direction, difference: diff,
+    t: test?.t ?? NaN, df: test?.df ?? NaN, p: test?.p ?? NaN, n: !test ? 0 : test === paired ? paired.n : a.length + b.length,
+    significant: test?.significant ?? false, verdict, matchesExpectation: verdict === "matches", welch, paired, rho, rhoRuns: numeric.length,
+  };
 }
 
 /** The paired test of `to` − `from` over the values of `pairBy` (e.g. seeds) both settings have, or undefined. */
-function pairedByKey(rows: Array<Record<string, unknown>>, by: string, metric: string, from: Cell, to: Cell, pairBy: string): PairedResult | undefined {
+function pairedByKey(rows: Rows, by: string, metric: string, from: Cell, to: Cell, pairBy: string): PairedResult | undefined {
   const byKey = (setting: Cell) => {
     const m = new Map<string, number>();
     for (const r of rows) {
       const v = r[metric];
-      if (sameCell(r[by] ?? null, setting) && r[pairBy] !== undefined && r[pairBy] !== null && typeof v === "number" && Number.isFinite(v)) m.set(String(r[pairBy]), v);
+      if (sameCell(r[by] ?? null, setting) && r[pairBy] !== undefined && r[pairBy] !== null && finite(v)) m.set(String(r[pairBy]), v);
     }
     return m;
   };
@@ -373,84 +385,4 @@ function pairedByKey(rows: Array<Record<string, unknown>>, by: string, metric: s
   const keys = [...ma.keys()].filter((k) => mb.has(k));
   if (keys.length < 2) return undefined;
   return pairedT(keys.map((k) => ma.get(k)!), keys.map((k) => mb.get(k)!));
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// Figures
-
-export interface AblationFigureOptions {
-  /** x axis title, e.g. "codebook size S" */
-  x: string;
-  /** y axis title with units, e.g. "validation loss (bits per byte)" */
-  y: string;
-  title?: string;
-  /** log x axis (numeric knobs such as S or L) */
-  logX?: boolean;
-  logY?: boolean;
-  /** settings in display order (categorical knobs) */
-  order?: Cell[];
-  /** legend name of the mean line (default "mean ± std over seeds") */
-  name?: string;
-  /** reference curves drawn dashed, e.g. the maximum entropy log2 S */
-  extra?: Series[];
-  /** join the single runs that share this column's value (default "seed", when the rows have it) with thin lines,
-   *  so a difference that is consistent across seeds shows even when the seeds spread widely; null: markers only */
-  pairBy?: string | null;
-}
-
-/**
- * Mean ± std over seeds of `metric` per setting of `by` (a line with error bars for numeric knobs, a dot plot with
- * error bars for categorical ones), with every run drawn as a small grey marker so the reader sees n and the spread.
- * @param rows results rows (ablationRows)
- * @param by the knob's column; metric: the y column
- */
-export function ablationFigure(rows: Array<Record<string, unknown>>, by: string, metric: string, opts: AblationFigureOptions): PlotlyFigure {
-  const settings = settingsOf(rows, by, opts.order).filter((s) => metricValues(rows, by, s, metric).length > 0);
-  if (settings.length === 0) throw new Error(`ablationFigure: no run has a value of ${metric} for ${by}; check the column names (rows have: ${Object.keys(rows[0] ?? {}).slice(0, 12).join(", ")})`);
-  const numeric = settings.every((s) => typeof s === "number");
-  const vals = settings.map((s) => metricValues(rows, by, s, metric));
-  const n = vals.map((v) => v.length);
-  const nText = Math.min(...n) === Math.max(...n) ? `n=${n[0]}` : `n=${Math.min(...n)}–${Math.max(...n)}`;
-  const main: Series = {
-    name: opts.name ?? `mean ± std over seeds (${nText})`,
-    x: settings.map((s) => (numeric ? (s as number) : String(s))),
-    y: vals.map(mean), error: vals.map((v) => std(v)), color: PALETTE[0],
-  };
-  const xOf = (s: Cell) => (numeric ? (s as number) : String(s));
-  const pairBy = opts.pairBy === undefined ? (rows.some((r) => r.seed !== undefined && r.seed !== null) ? "seed" : null) : opts.pairBy;
-  const runs: Series = {
-    name: "single runs", mode: "markers", color: "#888888",
-    x: settings.flatMap((s, i) => vals[i].map(() => xOf(s))), y: vals.flat(),
-  };
-  const axisX = { title: opts.x, log: opts.logX, tickvals: numeric ? (settings as number[]) : undefined };
-  const axisY = { title: opts.y, log: opts.logY };
-  const extra = (opts.extra ?? []).map((e, i) => ({ dash: "dash" as const, color: PALETTE[(i + 1) % PALETTE.length], ...e }));
-  // One thin grey line per pair key (seed) through its runs, drawn under the mean; one legend entry for all.
-  const pairs: Array<Record<string, unknown>> = [];
-  if (pairBy) {
-    const keys = [...new Set(rows.map((r) => r[pairBy]).filter((k) => k !== undefined && k !== null).map(String))];
-    keys.forEach((k, i) => {
-      const pts = settings.map((s) => rows.find((r) => String(r[pairBy]) === k && sameCell(r[by] ?? null, s) && typeof r[metric] === "number" && Number.isFinite(r[metric] as number)))
-        .map((r, j) => (r ? { x: xOf(settings[j]), y: r[metric] as number } : undefined)).filter((p): p is { x: number | string; y: number } => p !== undefined);
-      if (pts.length < 2) return;
-      pairs.push({
-        type: "scatter", mode: "lines", name: `single runs, joined by ${pairBy}`, legendgroup: "pairs", showlegend: i === 0,
-        x: pts.map((p) => p.x), y: pts.map((p) => p.y), line: { color: "#bbbbbb", width: 1.2 }, hoverinfo: "x+y+name",
-      });
-    });
-  }
-  const withPairs = (fig: PlotlyFigure): PlotlyFigure => ({ ...fig, data: [...pairs, ...fig.data] });
-  if (numeric) {
-    const fig = lineFigure([main, runs, ...extra], { title: opts.title, x: axisX, y: axisY, legend: true });
-    (fig.data[1].marker as Record<string, unknown>).size = 6;
-    (fig.data[1].marker as Record<string, unknown>).opacity = 0.7;
-    return withPairs(fig);
-  }
-  // Categories: a dot plot (mean ± std as a large marker) rather than bars, whose axis would have to start at zero
-  // and hide differences of a few hundredths of a bit.
-  const fig = lineFigure([{ ...main, mode: "markers" }, runs, ...extra], { title: opts.title, x: { title: opts.x }, y: axisY, legend: true });
-  (fig.data[0].marker as Record<string, unknown>).size = 14;
-  (fig.data[0].marker as Record<string, unknown>).symbol = "diamond";
-  fig.data[1].marker = { color: "#444444", size: 8, opacity: 0.8, symbol: "circle-open", line: { width: 1.5 } };
-  return withPairs(fig);
 }

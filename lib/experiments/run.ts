@@ -14,13 +14,12 @@
  *   - a sample is cached in the run folder (sample.json) per sampling options.
  *
  * Shared pure helpers for the notebooks: `learningCurveFigure` (train loss and validation bpb vs step),
- * `aggregateSeeds` (mean ± sample std and n per group, as an arquero table), `latestRows`, the image-sample grid,
+ * the image-sample grid,
  * and the paper-comparison table each notebook saves for results/summary.md.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as aq from "arquero";
 import { Config, DeepPartial, getPreset } from "../config";
 import { PATHS, ROOT, atomicWrite, atomicWriteJSON, checkFileName, ensureDir, readJSON, readJSONL } from "../util/io";
 import { jsonDiff } from "../util/json";
@@ -38,7 +37,7 @@ import { PALETTE, PlotlyFigure, Series, lineFigure } from "../notebook/plots";
 import { Table, readTable, saveTable } from "../notebook/tables";
 import { displayBundle, displayHtml, escapeHtml } from "../util/display";
 import { createProgress } from "../util/progress";
-import { median, std } from "../util/stats";
+import { median } from "../util/stats";
 
 /** What to sample after training (text: decoded with the run's tokenizer; images: one image per row). */
 export interface SampleSpec {
@@ -471,55 +470,6 @@ export function zoomRange(series: Series[]): [number, number] | undefined {
   const lo = Math.min(...all), hi = Math.max(...later);
   if (!(hi > lo)) return undefined;
   return [lo - 0.05 * (hi - lo), hi + 0.08 * (hi - lo)];
-}
-
-type Cell = number | string | boolean | null;
-
-/**
- * Mean ± sample standard deviation (n − 1; 0 for one value) and n of `metric` per group of `by`, skipping rows
- * whose metric is missing. Groups are sorted by their key values.
- * @param rows a results table (loadResults) or row objects
- * @param by grouping column(s), e.g. "model.nCode"
- * @param metric e.g. "val_bpb"
- * @returns arquero table: ...by, mean, std, n
- */
-export function aggregateSeeds(rows: Table | Array<Record<string, unknown>>, by: string | string[], metric: string): Table {
-  const list = (Array.isArray(rows) ? rows : (rows.objects() as Array<Record<string, unknown>>));
-  const keys = Array.isArray(by) ? by : [by];
-  const groups = new Map<string, { key: Cell[]; values: number[] }>();
-  for (const r of list) {
-    const v = r[metric];
-    if (typeof v !== "number" || !Number.isFinite(v)) continue;
-    const key = keys.map((k) => (r[k] ?? null) as Cell);
-    const id = JSON.stringify(key);
-    if (!groups.has(id)) groups.set(id, { key, values: [] });
-    groups.get(id)!.values.push(v);
-  }
-  const cmp = (a: Cell, b: Cell) => (typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b)));
-  const sorted = [...groups.values()].sort((a, b) => {
-    for (let i = 0; i < keys.length; i++) { const c = cmp(a.key[i], b.key[i]); if (c !== 0) return c; }
-    return 0;
-  });
-  const cols: Record<string, Cell[]> = {};
-  keys.forEach((k, i) => (cols[k] = sorted.map((g) => g.key[i])));
-  cols.mean = sorted.map((g) => g.values.reduce((a, b) => a + b, 0) / g.values.length);
-  cols.std = sorted.map((g) => std(g.values));
-  cols.n = sorted.map((g) => g.values.length);
-  return aq.table(cols);
-}
-
-/**
- * The last row (in file order) of each `key` value, e.g. the latest row per run id; order of first appearance.
- * @param table results table (loadResults)
- * @param key column identifying a run (default "run")
- */
-export function latestRows(table: Table, key = "run"): Table {
-  if (table.numRows() === 0 || !table.columnNames().includes(key)) return table;
-  const rows = table.objects() as Array<Record<string, unknown>>;
-  const last = new Map<unknown, number>();
-  rows.forEach((r, i) => last.set(r[key], i));
-  const keep = new Set(last.values());
-  return aq.from(rows.filter((_, i) => keep.has(i)));
 }
 
 // ------------------------------------------------------------------------------------------------------------
