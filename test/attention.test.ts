@@ -7,10 +7,9 @@ import * as tf from "../lib/runtime/tf";
 import { initBackend } from "../lib/runtime/backend";
 import { testBackend, testBackends } from "./helpers/backend";
 import { EquivalenceOptions, FormDiff, runEquivalence } from "../lib/experiments/equivalence";
-import {
-  AttnState, XLBias, attnStateTensors, countBias, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic,
-  vqAttentionRecurrent,
-} from "../lib/nn/attention";
+import { XLBias, fullAttention, vqAttentionQuadratic } from "../lib/nn/attention";
+import { countBias, vqAttentionParallel, vqAttentionRecurrent } from "../lib/nn/attention-linear";
+import { AttnState, attnStateTensors, initialAttnState } from "../lib/nn/state";
 import { quantize } from "../lib/nn/vq";
 import { relativeBias, sinusoids } from "../lib/nn/pe";
 

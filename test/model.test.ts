@@ -6,10 +6,10 @@ import * as tf from "../lib/runtime/tf";
 import { initBackend } from "../lib/runtime/backend";
 import { testBackend, testBackends } from "./helpers/backend";
 import { DeepPartial, ModelConfig, getPreset } from "../lib/config";
-import {
-  Model, RecurrentState, VQStats, countParams, countParamsOf, createModel, disposeModel, disposeState, forward, initState,
-  paramShapes, stateFromTensors, stateTensors, updateCodebooks,
-} from "../lib/nn/model";
+import { forward, updateCodebooks } from "../lib/nn/model";
+import { Model, countParamsOf, createModel, disposeModel, paramShapes } from "../lib/nn/params";
+import { RecurrentState, disposeState, initState, stateFromTensors, stateTensors } from "../lib/nn/state";
+import { CodeStats } from "../lib/nn/vq";
 
 function tinyModel(over: DeepPartial<ModelConfig> = {}): ModelConfig {
   return getPreset("tiny", { model: { pDropRes: 0, pDropSin: 0, ...over }, train: { sequenceLen: 32, updateLen: 32 } }).model;
@@ -50,7 +50,7 @@ test("createModel allocates exactly paramShapes (names, order, shapes); init is 
   trainable.forEach((s) => assert.deepEqual(m.params.get(s.name)!.shape, s.shape, s.name));
   assert.deepEqual(m.codebooks.map((c) => c.name), ["layer0.attn0", "layer0.attn1"]);
   assert.deepEqual(m.codebooks[0].cSum.shape, [1, cfg.nCode, cfg.dK]);
-  assert.equal(countParams(m), countParamsOf(cfg));
+  assert.equal(countParamsOf(m), countParamsOf(cfg));
   const m2 = createModel(cfg, 3), m3 = createModel(cfg, 4);
   assert.equal(maxAbs(m.params.get("layer0.attn0.wq")!, m2.params.get("layer0.attn0.wq")!), 0);
   assert.ok(maxAbs(m.params.get("layer0.attn0.wq")!, m3.params.get("layer0.attn0.wq")!) > 0.01);
@@ -60,14 +60,14 @@ test("createModel allocates exactly paramShapes (names, order, shapes); init is 
 });
 
 for (const backend of testBackends()) {
-  test(`[${backend}] vq-linear, vq-parallel, vq-quadratic give the same log-probs; blockLen 1 (sampling) too`, async () => {
+  test(`[${backend}] vq-recurrent, vq-parallel, vq-quadratic give the same log-probs; blockLen 1 (sampling) too`, async () => {
     await initBackend(backend);
     const ids = tokens(2, 32, 1);
     const base = createModel(tinyModel({ attnType: "vq-parallel" }), 5);
     const ref = evalLogProbs(base, ids);
     const sums = tf.tidy(() => tf.sum(tf.exp(ref), -1));
     assert.ok(maxAbs(sums, tf.onesLike(sums)) < 1e-5, "log-probs normalize");
-    for (const attnType of ["vq-linear", "vq-quadratic"] as const) {
+    for (const attnType of ["vq-recurrent", "vq-quadratic"] as const) {
       const m: Model = { ...base, config: { ...base.config, attnType } };
       const lp = evalLogProbs(m, ids);
       assert.ok(maxAbs(lp, ref) < 1e-4, `${attnType}: ${maxAbs(lp, ref)}`);
@@ -93,7 +93,7 @@ test("the three VQ forms also give the same parameter gradients (training mode, 
     return tf.concat(Object.values(g).map((t) => t.reshape([-1])));
   });
   const ref = grads("vq-parallel");
-  for (const attnType of ["vq-linear", "vq-quadratic"] as const) {
+  for (const attnType of ["vq-recurrent", "vq-quadratic"] as const) {
     const g = grads(attnType);
     const rel = maxAbs(g, ref) / tf.tidy(() => tf.max(tf.abs(ref)).dataSync()[0]);
     assert.ok(rel < 1e-4, `${attnType}: relative gradient difference ${rel}`);
@@ -123,7 +123,7 @@ test("MQA and MHA models: parallel = quadratic; full attention runs", async () =
 test("state carried across calls: two calls of 16 tokens = one call of 32 (every VQ form, cache on/off)", async () => {
   await initBackend(testBackend());
   const ids = tokens(2, 32, 3);
-  for (const attnType of ["vq-parallel", "vq-linear", "vq-quadratic"] as const) {
+  for (const attnType of ["vq-parallel", "vq-recurrent", "vq-quadratic"] as const) {
     for (const aggCache of [true, false]) {
       const m = createModel(tinyModel({ attnType, aggCache }), 7);
       const whole = evalLogProbs(m, ids);
@@ -146,7 +146,7 @@ test("state carried across calls: two calls of 16 tokens = one call of 32 (every
 
 test("causality: changing token j changes no output before j and some output at or after j", async () => {
   await initBackend(testBackend());
-  for (const attnType of ["vq-parallel", "vq-linear", "vq-quadratic", "full"] as const) {
+  for (const attnType of ["vq-parallel", "vq-recurrent", "vq-quadratic", "full"] as const) {
     const m = createModel(tinyModel({ attnType }), 8);
     const ids = tokens(1, 32, 4);
     const base = evalLogProbs(m, ids);
@@ -171,7 +171,7 @@ test("updateCodebooks applies the EMA with the statistics summed over the calls 
   const m = createModel(cfg, 9);
   const ids = tokens(2, 32, 5);
   const before = m.codebooks.map((c) => [c.cSum.arraySync(), c.cCount.arraySync()]);
-  const stats: VQStats[][] = [];
+  const stats: CodeStats[][] = [];
   let st = initState(m, 2);
   for (let i = 0; i < 2; i++) {
     const out = forward(m, tf.slice(ids, [0, 16 * i], [-1, 16]), st, { training: true, seed: i }, tf.ones([2, 16]) as tf.Tensor2D);
@@ -231,7 +231,7 @@ test("tf.memory().numTensors is the same after 20 training steps as after 1", as
   const counts: number[] = [];
   let st = initState(m, 2);
   for (let step = 0; step < 20; step++) {
-    let stats: VQStats[] = [];
+    let stats: CodeStats[] = [];
     let next: RecurrentState | undefined;
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {

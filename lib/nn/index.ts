@@ -1,7 +1,10 @@
-/** The paper: RMSNorm, dropout, relative positions, the vector quantizer, VQ-attention in all its forms, the GAU model and its recurrent state. Imports only runtime/ and config. */
+/** The paper: RMSNorm, dropout, relative positions, the vector quantizer, VQ-attention (the definition and its linear forms), the recurrent state, the model's tensors and the GAU decoder. Imports only runtime/ and config. */
 export * from "./attention";
+export * from "./attention-linear";
 export * from "./dropout";
 export * from "./model";
 export * from "./norm";
+export * from "./params";
 export * from "./pe";
+export * from "./state";
 export * from "./vq";

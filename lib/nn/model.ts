@@ -5,235 +5,23 @@
  *   x̃ = RMSNorm(x),  q = RMSNorm₀(x̃W_q)·d_k^{-1/4},  k = RMSNorm₀(x̃W_k)·d_k^{-1/4},  v = SiLU(x̃W_v),  g = SiLU(x̃W_g),
  *   x ← x + LayerDrop(Dropout((VQAttn(q, k, v) ⊙ g) W_o)),
  *
- * with VQ-attention in one of four forms (attention.ts; `attnType`), each sublayer with its own EMA codebook
- * (vq.ts). For the throughput study, `headType` mha / mqa builds attention (H query heads, H or 1 key heads,
- * d_v = d_k, no gate) + squared-ReLU MLP layers instead. The head is untied (Dense with bias) or tied to the
- * embedding (RMSNorm, logits E x + b, times e_scale). Initialization (paper §4.4): embeddings N(0, 1), kernels
- * N(0, 1/fan_in), biases and u, v zero, c_sum N(0, 1/(h·S)), c_count ones.
- *
- * Parameter names are checkpoint keys: `emb`, `layer{i}.attn{j}.{ln_g, ln_b, wq, wk, wv, wg, wr, xl_u, xl_v, wo}`
- * (mha/mqa: `layer{i}.attn.*`, `layer{i}.mlp.{ln_g, ln_b, w1, w2}`), `pe_scale`, `out_ln_{g,b}`, `out_w`, `out_b`;
- * codebooks `<sublayer>.c_sum` / `<sublayer>.c_count`. `paramShapes(cfg)` lists them without allocating anything.
+ * with VQ-attention in one of four forms (attention.ts, attention-linear.ts; `attnType`), each sublayer with its
+ * own EMA codebook (vq.ts) and recurrent state (state.ts). For the throughput study, `headType` mha / mqa builds
+ * attention (H query heads, H or 1 key heads, d_v = d_k, no gate) + squared-ReLU MLP layers instead. The head is
+ * untied (Dense with bias) or tied to the embedding (RMSNorm, logits E x + b, times e_scale). The tensors, their
+ * names and their initialization are params.ts.
  */
 import * as tf from "../runtime/tf";
-import { ModelConfig, validateModelConfig } from "../config";
-import {
-  AttnState, XLBias, advanceState, attnStateTensors, fullAttention, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent,
-} from "./attention";
-import { dropout } from "./dropout";
 import { matMul } from "../runtime/matmul";
+import { mixSeed } from "../runtime/rng";
+import { XLBias, fullAttention, vqAttentionQuadratic } from "./attention";
+import { vqAttentionParallel, vqAttentionRecurrent } from "./attention-linear";
+import { dropout } from "./dropout";
 import { rmsNorm } from "./norm";
+import { Codebook, Model, attentionSublayers, keyHeads } from "./params";
 import { relativeKeys, sinusoids } from "./pe";
-import { stopGradient } from "../runtime/grad";
-import { codeStats, codebook, commitmentLoss, emaUpdate, quantize } from "./vq";
-
-/** One codebook per attention sublayer; non-trainable, updated by EMA. */
-export interface Codebook {
-  /** [h, S, d_k] */
-  cSum: tf.Variable;
-  /** [h, S] */
-  cCount: tf.Variable;
-  /** sublayer prefix, e.g. "layer0.attn1" (checkpoint keys are `${name}.c_sum`, `${name}.c_count`) */
-  name: string;
-}
-
-export interface Model {
-  config: ModelConfig;
-  /** trainable parameters by stable name (the names are checkpoint keys), insertion order fixed */
-  params: Map<string, tf.Variable>;
-  /** one per attention sublayer, in layer order */
-  codebooks: Codebook[];
-}
-
-type Init = "normal" | "fanIn" | "zeros" | "ones" | "codebook";
-
-/** One tensor of the model, before allocation. */
-export interface ParamSpec {
-  name: string;
-  shape: number[];
-  init: Init;
-  /** false for the codebook's c_sum and c_count */
-  trainable: boolean;
-}
-
-/** Key heads h: H for shga/mha, 1 for mqa. */
-export function keyHeads(cfg: ModelConfig): number {
-  return cfg.headType === "mqa" ? 1 : cfg.nHead;
-}
-
-/** Attention sublayer prefixes in order: two GAUs per layer (shga) or one attention per layer (mha/mqa). */
-export function attentionSublayers(cfg: ModelConfig): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < cfg.nLayer; i++) {
-    if (cfg.headType === "shga") out.push(`layer${i}.attn0`, `layer${i}.attn1`);
-    else out.push(`layer${i}.attn`);
-  }
-  return out;
-}
-
-/**
- * Every tensor of the model in creation order, from the config alone (nothing allocated): the one source of
- * truth for createModel, countParams and checkpoints.
- */
-export function paramShapes(cfg: ModelConfig): ParamSpec[] {
-  const { vocabSize: V, dModel: d, dK, dV, nHead: H, nCode: S } = cfg;
-  const h = keyHeads(cfg);
-  const specs: ParamSpec[] = [];
-  const add = (name: string, shape: number[], init: Init, trainable = true) => specs.push({ name, shape, init, trainable });
-  add("emb", [V, d], "normal");
-  if (cfg.peAbs) add("pe_scale", [], "zeros");
-  for (let i = 0; i < cfg.nLayer; i++) {
-    const attns = cfg.headType === "shga" ? [`layer${i}.attn0`, `layer${i}.attn1`] : [`layer${i}.attn`];
-    for (const p of attns) {
-      add(`${p}.ln_g`, [d], "ones");
-      add(`${p}.ln_b`, [d], "zeros");
-      add(`${p}.wq`, [d, H * dK], "fanIn");
-      add(`${p}.wk`, [d, h * dK], "fanIn");
-      add(`${p}.wv`, [d, h * dV], "fanIn");
-      if (cfg.headType === "shga") add(`${p}.wg`, [d, H * dV], "fanIn");
-      add(`${p}.wr`, [d, h * dK], "fanIn");
-      add(`${p}.xl_u`, [H * dK], "zeros");
-      add(`${p}.xl_v`, [H * dK], "zeros");
-      add(`${p}.wo`, [H * dV, d], "fanIn");
-      if (cfg.attnType !== "full") {
-        add(`${p}.c_sum`, [h, S, dK], "codebook", false);
-        add(`${p}.c_count`, [h, S], "ones", false);
-      }
-    }
-    if (cfg.headType !== "shga") {
-      add(`layer${i}.mlp.ln_g`, [d], "ones");
-      add(`layer${i}.mlp.ln_b`, [d], "zeros");
-      add(`layer${i}.mlp.w1`, [d, cfg.dFF], "fanIn");
-      add(`layer${i}.mlp.w2`, [cfg.dFF, d], "fanIn");
-    }
-  }
-  if (cfg.ePreln) {
-    add("out_ln_g", [d], "ones");
-    add("out_ln_b", [d], "zeros");
-  }
-  if (!cfg.eTie) add("out_w", [d, V], "fanIn");
-  add("out_b", [V], "zeros");
-  return specs;
-}
-
-/** Number of scalars in a config's model, codebook c_sum and c_count included (no allocation). */
-export function countParamsOf(cfg: ModelConfig): number {
-  return paramShapes(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-}
-
-/** A 31-bit seed for (run seed, stream) pairs: init of each tensor, each dropout site. */
-function mixSeed(seed: number, stream: number): number {
-  let x = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x7feb352d) >>> 0;
-  x = Math.imul(x ^ (x >>> 15), 0x846ca68b) >>> 0;
-  return (x ^ (x >>> 16)) & 0x7fffffff;
-}
-
-function initTensor(spec: ParamSpec, seed: number): tf.Tensor {
-  const { shape, init } = spec;
-  switch (init) {
-    case "zeros": return tf.zeros(shape);
-    case "ones": return tf.ones(shape);
-    case "normal": return tf.randomNormal(shape, 0, 1, "float32", seed);
-    case "fanIn": return tf.randomNormal(shape, 0, 1 / Math.sqrt(shape[0]), "float32", seed);
-    // flax variance scaling on [h, S, d_k]: fan_in = h · S
-    case "codebook": return tf.randomNormal(shape, 0, 1 / Math.sqrt(shape[0] * shape[1]), "float32", seed);
-  }
-}
-
-let variableCounter = 0;
-
-/**
- * Allocates and initializes a model (deterministic given the seed).
- * @param cfg  validated model config
- * @param seed init seed
- */
-export function createModel(cfg: ModelConfig, seed: number): Model {
-  validateModelConfig(cfg);
-  const params = new Map<string, tf.Variable>();
-  const codebooks: Codebook[] = [];
-  const pending = new Map<string, tf.Variable>();
-  paramShapes(cfg).forEach((spec, i) => {
-    const value = tf.tidy(() => initTensor(spec, mixSeed(seed, i)));
-    const variable = tf.variable(value, spec.trainable, `${spec.name}#${++variableCounter}`); // tfjs names are global
-    value.dispose();
-    if (spec.trainable) params.set(spec.name, variable);
-    else pending.set(spec.name, variable);
-  });
-  for (const name of attentionSublayers(cfg)) {
-    const cSum = pending.get(`${name}.c_sum`);
-    const cCount = pending.get(`${name}.c_count`);
-    if (cSum && cCount) codebooks.push({ cSum, cCount, name });
-  }
-  return { config: { ...cfg }, params, codebooks };
-}
-
-export function disposeModel(m: Model): void {
-  for (const v of m.params.values()) v.dispose();
-  for (const c of m.codebooks) tf.dispose([c.cSum, c.cCount]);
-  m.params.clear();
-  m.codebooks.length = 0;
-}
-
-/** Scalars in the model, codebook c_sum and c_count included. */
-export function countParams(m: Model): number {
-  let n = 0;
-  for (const v of m.params.values()) n += v.size;
-  for (const c of m.codebooks) n += c.cSum.size + c.cCount.size;
-  return n;
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// Recurrent state
-// ------------------------------------------------------------------------------------------------------------
-
-/** State carried between calls: tokens seen in the current sequence and, for the VQ forms, each sublayer's
- *  window (last M keys, values, shortcodes) and compressive cache (`lower` [B,h,S], `upperDivLower`
- *  [B,h,S,d_v]). Full attention carries nothing but the position (it needs whole sequences). */
-export interface RecurrentState {
-  /** tokens of the sequence before the next call */
-  pos: number;
-  /** one per attention sublayer (VQ forms), empty for full attention */
-  layers: AttnState[];
-}
-
-/** Every VQ form carries the window and the compressive cache; full attention carries nothing. */
-function carriesState(cfg: ModelConfig): boolean {
-  return cfg.attnType !== "full";
-}
-
-/** The state at the start of a sequence. */
-export function initState(m: Model, batchSize: number): RecurrentState {
-  const c = m.config;
-  const layers = carriesState(c)
-    ? attentionSublayers(c).map(() => initialAttnState(batchSize, keyHeads(c), c.memLen, c.nCode, c.dK, c.dV))
-    : [];
-  return { pos: 0, layers };
-}
-
-/** Every tensor of the state, in a fixed order (for tf.keep / dispose / checkpoints). */
-export function stateTensors(s: RecurrentState): tf.Tensor[] {
-  return s.layers.flatMap(attnStateTensors);
-}
-
-/** Rebuilds a state from `stateTensors` output (e.g. read back from a checkpoint). */
-export function stateFromTensors(pos: number, tensors: tf.Tensor[]): RecurrentState {
-  if (tensors.length % 5 !== 0) throw new Error(`a recurrent state has 5 tensors per sublayer, got ${tensors.length}`);
-  const layers: AttnState[] = [];
-  for (let i = 0; i < tensors.length; i += 5) {
-    const [z, kHat, v, lower, upperDivLower] = tensors.slice(i, i + 5);
-    layers.push({ z: z as tf.Tensor3D, kHat: kHat as tf.Tensor4D, v: v as tf.Tensor4D, lower: lower as tf.Tensor3D, upperDivLower: upperDivLower as tf.Tensor4D });
-  }
-  return { pos, layers };
-}
-
-export function disposeState(s: RecurrentState): void {
-  tf.dispose(stateTensors(s));
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// Forward
-// ------------------------------------------------------------------------------------------------------------
+import { AttnState, RecurrentState, advanceState, carriesState, stopStateGradient } from "./state";
+import { CodeStats, codeStats, codebook, commitmentLoss, emaUpdate, quantize } from "./vq";
 
 export interface ForwardOptions {
   /** dropout / LayerDrop only when true */
@@ -246,13 +34,6 @@ export interface ForwardOptions {
   returnKeys?: boolean;
 }
 
-export interface VQStats {
-  /** [h, S, d_k] Σ of keys per shortcode */
-  codeSums: tf.Tensor;
-  /** [h, S] */
-  codeCounts: tf.Tensor;
-}
-
 export interface ForwardOutput {
   /** [B, n, V] log-softmax outputs */
   logProbs: tf.Tensor3D;
@@ -261,7 +42,7 @@ export interface ForwardOutput {
   /** Σ over sublayers of the masked mean commitment loss (not yet times c_beta) */
   commitLoss: tf.Scalar;
   /** per sublayer, over this call's (masked) tokens: what the EMA update needs (empty for full attention) */
-  vqStats: VQStats[];
+  vqStats: CodeStats[];
   /** with opts.returnKeys: per sublayer, the keys [B, h, n, d_k] */
   keys?: tf.Tensor4D[];
 }
@@ -311,7 +92,7 @@ function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
-interface SublayerResult { res: tf.Tensor3D; keys: tf.Tensor4D; state?: AttnState; commit?: tf.Scalar; stats?: VQStats }
+interface SublayerResult { res: tf.Tensor3D; keys: tf.Tensor4D; state?: AttnState; commit?: tf.Scalar; stats?: CodeStats }
 
 /**
  * One attention sublayer (GAU for shga). x [B, n, d] → residual branch [B, n, d].
@@ -414,7 +195,7 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
 
   const newLayers: AttnState[] = [];
   const commits: tf.Scalar[] = [];
-  const vqStats: VQStats[] = [];
+  const vqStats: CodeStats[] = [];
   const keys: tf.Tensor4D[] = [];
   const layerDrop = (r: tf.Tensor3D) => drop.apply(r, c.pDropLyr, [B, 1, 1]);
   const names = attentionSublayers(c);
@@ -435,9 +216,8 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
   if (c.eScale !== 1) logits = tf.mul(logits, c.eScale);
   const logProbs = tf.logSoftmax(logits).reshape([B, n, c.vocabSize]) as tf.Tensor3D;
 
-  const sgState = (s: AttnState): AttnState => ({
-    z: s.z.clone(), kHat: stopGradient(s.kHat), v: stopGradient(s.v), lower: stopGradient(s.lower), upperDivLower: stopGradient(s.upperDivLower),
-  });
+  // the state leaves this call under stop-gradient, every tensor of it new (the caller owns it whole)
+  const sgState = (s: AttnState): AttnState => ({ ...stopStateGradient(s), z: s.z.clone() });
   return {
     logProbs,
     state: { pos: state.pos + n, layers: newLayers.map(sgState) },
@@ -452,7 +232,7 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
  * c_sum ← γ c_sum + (1−γ) Σ_calls codeSums; c_count ← γ c_count + (1−γ) Σ_calls codeCounts.
  * @param stats per call, per sublayer (ForwardOutput.vqStats)
  */
-export function updateCodebooks(m: Model, stats: VQStats[][]): void {
+export function updateCodebooks(m: Model, stats: CodeStats[][]): void {
   m.codebooks.forEach((cb, i) => {
     const perCall = stats.map((s, j) => {
       if (s.length !== m.codebooks.length) throw new Error(`call ${j} has stats for ${s.length} sublayers, the model has ${m.codebooks.length} codebooks`);

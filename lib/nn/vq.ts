@@ -67,7 +67,7 @@ export function shortcodes(k: tf.Tensor, C: tf.Tensor): tf.Tensor3D {
 
 /**
  * Codewords C_z (no gradient). A flat gather off the tape: gathers on the tape at argMin indices break the
- * gradient, and wasm gathers with batchDims are wrong (tooling notes §4).
+ * gradient, and tfjs-backend-wasm 4.22 computes gathers with batchDims wrongly.
  * @param z [B, h, T] int32 shortcodes (S, the invalid code, is not allowed here)
  * @param C [h, S, d_k]
  * @returns [B, h, T, d_k]
@@ -180,14 +180,46 @@ export function emaUpdate(cSum: tf.Variable, cCount: tf.Variable, stats: CodeSta
   });
 }
 
-/** Host-side quantization metrics of one batch of keys. */
-export interface QuantizationMetrics {
-  /** [h][S] fraction of (unmasked) keys assigned to each code */
+/** How a codebook is used, from the per-code counts of some keys. */
+export interface CodeUsage {
+  /** [h][S] fraction of the keys assigned to each code */
   usage: number[][];
+  /** fraction of the h·S codes assigned at least one key */
+  usedFraction: number;
   /** entropy of the usage distribution in bits, mean over heads (max log2 S) */
   entropyBits: number;
   /** codes no key was assigned to, summed over heads */
   deadCodes: number;
+}
+
+/**
+ * Usage, entropy and dead codes of a codebook (host-side; the one place these are computed).
+ * @param counts [h·S] per-code counts, row-major [h, S] (CodeStats.codeCounts read back)
+ * @param S      codebook size
+ */
+export function codeUsage(counts: ArrayLike<number>, S: number): CodeUsage {
+  const h = Math.max(1, Math.round(counts.length / S));
+  let used = 0, entropy = 0;
+  const usage: number[][] = [];
+  for (let j = 0; j < h; j++) {
+    let total = 0;
+    for (let s = 0; s < S; s++) total += counts[j * S + s];
+    const row = new Array<number>(S);
+    for (let s = 0; s < S; s++) {
+      const c = counts[j * S + s];
+      row[s] = total > 0 ? c / total : 0;
+      if (c > 0) {
+        used++;
+        entropy -= row[s] * Math.log2(row[s]);
+      }
+    }
+    usage.push(row);
+  }
+  return { usage, usedFraction: used / (h * S), entropyBits: entropy / h, deadCodes: h * S - used };
+}
+
+/** Host-side quantization metrics of one batch of keys: codebook usage and the relative quantization error. */
+export interface QuantizationMetrics extends CodeUsage {
   /** mean of ‖k − C_z‖ / ‖k‖ over keys */
   relativeError: number;
 }
@@ -210,17 +242,8 @@ export function quantizationMetrics(k: tf.Tensor, C: tf.Tensor, mask?: tf.Tensor
     const m = mask.reshape([B, 1, T]);
     return [codeCounts, tf.div(tf.sum(tf.mul(rel, m)), tf.maximum(tf.mul(tf.sum(m), h), 1))];
   });
-  const counts = countsT.arraySync() as number[][];
-  const relErr = relT.dataSync()[0];
+  const usage = codeUsage(countsT.dataSync(), S);
+  const relativeError = relT.dataSync()[0];
   tf.dispose([countsT, relT]);
-  let entropy = 0;
-  let dead = 0;
-  const usage = counts.map((row) => {
-    const total = row.reduce((a, b) => a + b, 0);
-    const p = row.map((c) => (total > 0 ? c / total : 0));
-    entropy += -p.reduce((acc, pi) => (pi > 0 ? acc + pi * Math.log2(pi) : acc), 0);
-    dead += row.filter((c) => c === 0).length;
-    return p;
-  });
-  return { usage, entropyBits: entropy / counts.length, deadCodes: dead, relativeError: relErr };
+  return { ...usage, relativeError };
 }

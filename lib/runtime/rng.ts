@@ -1,7 +1,9 @@
 /**
- * A small seeded PRNG (xoshiro128**, seeded through splitmix32) whose whole state is four uint32 numbers, so a
- * checkpoint can store it as JSON and a resumed run draws exactly the numbers an uninterrupted run would.
- * Used for the training order of sequences (batches.ts) and the deterministic choices of the data loaders.
+ * The kit's seeded randomness. `Rng` is a small PRNG (xoshiro128**, seeded through splitmix32) whose whole state is
+ * four uint32 numbers, so a checkpoint can store it as JSON and a resumed run draws exactly the numbers an
+ * uninterrupted run would; it draws the training order of sequences (batches.ts), dropout masks (nn/dropout.ts),
+ * and the deterministic choices of the data loaders. `mixSeed` derives the seed of one stream (one initialized
+ * tensor, one dropout site) from a run seed, so that every stream is a pure function of (seed, stream).
  */
 
 /** splitmix32 step: a well-mixed uint32 from a uint32 state. */
@@ -11,6 +13,17 @@ function splitmix32(x: number): number {
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
   return (z ^ (z >>> 16)) >>> 0;
+}
+
+/**
+ * A 31-bit seed for stream `stream` of run seed `seed`: both multiplied by odd constants and combined, then the
+ * lowbias32 integer hash (xor-shift-multiply rounds), so neighbouring pairs get unrelated seeds.
+ */
+export function mixSeed(seed: number, stream: number): number {
+  let x = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d) >>> 0;
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b) >>> 0;
+  return (x ^ (x >>> 16)) & 0x7fffffff;
 }
 
 const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
