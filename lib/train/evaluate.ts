@@ -9,10 +9,12 @@
  */
 import * as tf from "../runtime/tf";
 import { Config } from "../config";
-import { Model, RecurrentState, disposeState, forward, initState, stateTensors } from "../nn/model";
+import { forward } from "../nn/model";
+import { Model } from "../nn/params";
+import { disposeState, initState, replaceState, tidyWithState } from "../nn/state";
 import { Batch, TokenStream, batchSegment, evalBatches, segmentCount, sequenceCount } from "../data/batches";
-import { Dataset } from "../data/datasets";
-import { SplitName, countWords } from "../data/pg19";
+import { Dataset, SplitName } from "../data/datasets";
+import { countWords } from "../data/pg19";
 
 /** Evaluation result for one split. */
 export interface EvalResult {
@@ -77,28 +79,6 @@ export function maskedNLLSum(logProbs: tf.Tensor3D, targets: Int32Array, mask: t
     const lp = tf.gather(tf.reshape(logProbs, [B * n * V]), idx);
     return tf.neg(tf.sum(tf.mul(lp, tf.reshape(mask, [B * n])))) as tf.Scalar;
   });
-}
-
-/**
- * Runs `fn` inside tf.tidy and keeps the tensors of the recurrent state it returns (tidy cannot look inside the
- * opaque state), together with its tensor result. The caller owns both.
- */
-export function tidyWithState<T extends tf.TensorContainer>(fn: () => [RecurrentState, T]): [RecurrentState, T] {
-  let state: RecurrentState | undefined;
-  const value = tf.tidy(() => {
-    const [s, v] = fn();
-    for (const t of stateTensors(s)) tf.keep(t);
-    state = s;
-    return v;
-  });
-  return [state!, value];
-}
-
-/** Replaces a recurrent state by the next one, freeing the tensors the next one does not reuse. */
-export function replaceState(prev: RecurrentState, next: RecurrentState): RecurrentState {
-  const keep = new Set(stateTensors(next));
-  for (const t of stateTensors(prev)) if (!keep.has(t) && !t.isDisposed) t.dispose();
-  return next;
 }
 
 /**

@@ -1,0 +1,150 @@
+/**
+ * A run folder: what training writes, and what evaluation, sampling and the notebooks read back.
+ *
+ *   config.json     the full Config of the run                           (readRunConfig)
+ *   data.json       the dataset's name, kind, vocabulary size, tokenizer kind, image shape, provenance
+ *   tokenizer.json  the vocabulary, so evaluation and sampling decode with the same one   (readRunData)
+ *   metrics.jsonl   one StepMetrics line per parameter update
+ *   eval.jsonl      one EvalRecord line per evaluation
+ *   checkpoint/     the last checkpoint (checkpoint.ts; its model part is what loadRunModel reads)
+ *   summary.json    the final numbers of a finished run
+ *
+ * Nothing in a folder is overwritten silently: training refuses a non-empty folder unless it resumes it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "../runtime/tf";
+import { Config } from "../config";
+import { Model, createModel, disposeModel } from "../nn/params";
+import { Dataset, loadDataset } from "../data/datasets";
+import { tokenizerFromJSON } from "../data/bpe";
+import { ImageShape } from "../data/image";
+import { Tokenizer, TokenizerJSON } from "../data/vocab";
+import { atomicWriteJSON, readJSON } from "../util/io";
+import { assignFromCheckpoint, findCheckpoint, loadCheckpoint } from "./checkpoint";
+import { EvalResult } from "./evaluate";
+
+export const RUN_FILES = {
+  config: "config.json",
+  data: "data.json",
+  tokenizer: "tokenizer.json",
+  metrics: "metrics.jsonl",
+  evals: "eval.jsonl",
+  summary: "summary.json",
+};
+
+/** One line of metrics.jsonl: one parameter update. */
+export interface StepMetrics {
+  /** updates done, after this one */
+  step: number;
+  /** CE in nats per non-pad target token */
+  loss: number;
+  /** loss / ln 2: bits per byte on byte data (bits per token with a subword vocabulary) */
+  bpb: number;
+  /** commitment loss (Σ over sublayers) */
+  commit: number;
+  /** learning rate used (lrMax · schedule) */
+  lr: number;
+  /** global gradient norm before clipping */
+  gradNorm: number;
+  /** fraction of codewords hit in this update, mean over sublayers (0 for full attention: no codebooks) */
+  codeUsage: number;
+  /** entropy of the shortcode histogram in bits, mean over sublayers (max log2 S) */
+  codeEntropy: number;
+  /** training tokens (B·U) per second of this update */
+  tokensPerSec: number;
+  /** seconds since the start of this process's run */
+  elapsed: number;
+}
+
+/** One line of eval.jsonl. */
+export interface EvalRecord extends EvalResult {
+  step: number;
+}
+
+/** Refuses to reuse a non-empty run folder unless resuming (nothing is ever overwritten silently). */
+export function checkOutDir(outDir: string, resume: boolean): void {
+  const exists = fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0;
+  if (exists && !resume) {
+    throw new Error(`output folder ${outDir} already holds a run; pass --resume (resume: true) to continue it, ` +
+      `or choose a fresh --out. Nothing was overwritten`);
+  }
+}
+
+/** Writes config.json, data.json and tokenizer.json: what the run was trained with. */
+export function writeRunStamp(outDir: string, cfg: Config, data: Dataset): void {
+  atomicWriteJSON(path.join(outDir, RUN_FILES.config), cfg);
+  atomicWriteJSON(path.join(outDir, RUN_FILES.data), {
+    name: data.name, kind: data.kind, vocabSize: data.vocabSize, tokenizer: data.tokenizer.kind, imageShape: data.imageShape ?? null,
+    provenance: data.provenance,
+  });
+  atomicWriteJSON(path.join(outDir, RUN_FILES.tokenizer), data.tokenizer.toJSON());
+}
+
+/** Checkpoint names of the model's variables: param/<name>, codebook/<sublayer>.c_sum, codebook/<sublayer>.c_count. */
+export function modelVariables(model: Model): Map<string, tf.Variable> {
+  const vars = new Map<string, tf.Variable>();
+  for (const [name, v] of model.params) vars.set(`param/${name}`, v);
+  for (const c of model.codebooks) {
+    vars.set(`codebook/${c.name}.c_sum`, c.cSum);
+    vars.set(`codebook/${c.name}.c_count`, c.cCount);
+  }
+  return vars;
+}
+
+/** The saved config of a run folder (config.json), for eval and sample. */
+export function readRunConfig(outDir: string): Config {
+  const file = path.join(outDir, RUN_FILES.config);
+  if (!fs.existsSync(file)) throw new Error(`${outDir} is not a run folder (no ${RUN_FILES.config}); pass the --out of a training run`);
+  return readJSON<Config>(file);
+}
+
+/**
+ * The trained model of a run folder: config.json + the last checkpoint's parameters and codebooks.
+ * @param requested when given (e.g. --preset on the command line), the checkpoint must have been trained with it
+ * Dispose the model with disposeModel.
+ */
+export function loadRunModel(outDir: string, requested?: Config): { model: Model; config: Config; step: number } {
+  const config = requested ?? readRunConfig(outDir);
+  const ckDir = findCheckpoint(outDir);
+  if (!ckDir) throw new Error(`${outDir} has no checkpoint yet: train it first (npm run train -- --out ${outDir} ...)`);
+  const ck = loadCheckpoint(ckDir, config);
+  const model = createModel(config.model, config.train.seed);
+  try {
+    assignFromCheckpoint(ck, modelVariables(model), ["param/", "codebook/"]);
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
+  return { model, config, step: ck.manifest.step };
+}
+
+/** What data.json and tokenizer.json of a run folder say: the dataset's name and kind, image shape, vocabulary. */
+export interface RunData {
+  name: string;
+  kind: "text" | "image";
+  imageShape: ImageShape | null;
+  tokenizer: Tokenizer;
+  tokenizerJSON: TokenizerJSON;
+}
+
+/** Reads a run folder's data.json and tokenizer.json (cheap: the dataset itself is not loaded). */
+export function readRunData(outDir: string): RunData {
+  const dataFile = path.join(outDir, RUN_FILES.data);
+  const tokFile = path.join(outDir, RUN_FILES.tokenizer);
+  if (!fs.existsSync(dataFile) || !fs.existsSync(tokFile)) {
+    throw new Error(`${outDir} is not a run folder (no ${RUN_FILES.data} / ${RUN_FILES.tokenizer}); pass the --out of a training run`);
+  }
+  const d = readJSON<{ name: string; kind: "text" | "image"; imageShape: ImageShape | null }>(dataFile);
+  const tokenizerJSON = readJSON<TokenizerJSON>(tokFile);
+  return { name: d.name, kind: d.kind, imageShape: d.imageShape, tokenizer: tokenizerFromJSON(tokenizerJSON), tokenizerJSON };
+}
+
+/**
+ * The dataset of a run folder (data.json), tokenized with the vocabulary saved with the run (tokenizer.json).
+ * @param name another dataset to evaluate with the run's tokenizer (default: the run's own)
+ */
+export function loadRunDataset(outDir: string, name?: string): Dataset {
+  const rd = readRunData(outDir);
+  return loadDataset(name ?? rd.name, { tokenizer: rd.tokenizerJSON });
+}
