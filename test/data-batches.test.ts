@@ -1,8 +1,8 @@
-// TBPTT batches (paper §6): inputs = [EOS] + targets[:-1], doc ids = cumsum(input == EOS), loss mask = target ≠ PAD,
+// TBPTT batches (paper §6): inputs = [EOS] + targets[:-1], loss mask = target ≠ PAD,
 // seeded shuffling, exact resume from a cursor, update-length segments, and padded evaluation batches.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { TrainBatches, batchSegment, epochOrder, evalBatchCount, evalBatches, makeBatch, segmentCount, sequenceCount } from "../lib/data/batches";
+import { TrainBatches, batchSegment, epochOrder, evalBatches, makeBatch, segmentCount, sequenceCount } from "../lib/data/batches";
 import { EOS_ID, PAD_ID } from "../lib/data/vocab";
 
 // a stream of 3 "books" with EOS after each: 10 + 1, 7 + 1, 12 + 1 = 32 tokens
@@ -12,7 +12,7 @@ const stream = Uint16Array.from([
   ...Array.from({ length: 12 }, (_, i) => 50 + i), EOS_ID,
 ]);
 
-test("inputs are targets shifted right behind an EOS prompt; doc ids; loss mask; padded tail", () => {
+test("inputs are targets shifted right behind an EOS prompt; loss mask; padded tail", () => {
   const T = 12;
   assert.equal(sequenceCount(stream, T), 3);
   const b = makeBatch(stream, [0, 2, -1], T);
@@ -20,13 +20,10 @@ test("inputs are targets shifted right behind an EOS prompt; doc ids; loss mask;
   const row = (a: ArrayLike<number>, r: number): number[] => Array.from(a as Int32Array).slice(r * T, (r + 1) * T);
   assert.deepEqual(row(b.targets, 0), Array.from(stream.subarray(0, 12)));
   assert.deepEqual(row(b.inputs, 0), [EOS_ID, ...Array.from(stream.subarray(0, 11))]);
-  // row 0: inputs EOS at t=0 and t=11 (the book's EOS is target 10, so input 11)
-  assert.deepEqual(row(b.docIds, 0), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
   // row 1: sequence 2 = tokens 24..31 (8 tokens), then 4 PAD targets
   assert.deepEqual(row(b.targets, 1), [...Array.from(stream.subarray(24, 32)), PAD_ID, PAD_ID, PAD_ID, PAD_ID]);
   assert.deepEqual(row(b.lossMask, 1), [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
   assert.equal(row(b.inputs, 1)[8], EOS_ID, "input after the final EOS target");
-  assert.deepEqual(row(b.docIds, 1), [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
   // a PAD row
   assert.deepEqual(row(b.targets, 2), new Array(12).fill(PAD_ID));
   assert.deepEqual(row(b.lossMask, 2), new Array(12).fill(0));
@@ -42,8 +39,6 @@ test("segments of update length U cover the batch; U must divide T", () => {
   for (let r = 0; r < 2; r++) {
     const joined = segs.flatMap((s) => Array.from(s.inputs.subarray(r * 4, r * 4 + 4)));
     assert.deepEqual(joined, Array.from(b.inputs.subarray(r * 12, r * 12 + 12)));
-    const docs = segs.flatMap((s) => Array.from(s.docIds.subarray(r * 4, r * 4 + 4)));
-    assert.deepEqual(docs, Array.from(b.docIds.subarray(r * 12, r * 12 + 12)));
   }
   assert.deepEqual([segs[1].B, segs[1].T, segs[1].targets.length], [2, 4, 8]);
   assert.throws(() => batchSegment(b, 3, 4), /segment 3 is outside \[0, 3\)/);
@@ -87,7 +82,6 @@ test("evaluation: every sequence once in order, last batch padded with PAD rows"
   assert.equal(n, 7);
   const batches = Array.from(evalBatches(stream, { B, T }));
   assert.equal(batches.length, 3);
-  assert.equal(evalBatchCount(stream, { B, T }), 3);
   const targets = batches.flatMap((b) => Array.from(b.targets));
   assert.deepEqual(targets.slice(0, 32), Array.from(stream));
   assert.deepEqual(targets.slice(32), new Array(3 * 3 * 5 - 32).fill(PAD_ID));

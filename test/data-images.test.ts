@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { chwToHwc, decodeImage, downscaleBox, encodePNG, imageToTokens } from "../lib/data/image";
+import { chwToHwc, decodeImage, downscaleBox, encodePNG } from "../lib/data/image";
+import { encodeBytes } from "../lib/data/vocab";
 import { parseIdx, parseNpyHeader, photoPatches, readFashionMnist, readImagenet64Dir } from "../lib/data/imagenet64";
 import { checkSequenceLen, loadDataset } from "../lib/data/datasets";
 import { PATHS } from "../lib/util/io";
@@ -97,7 +98,7 @@ test("Fashion-MNIST from data/cache (when fetched): 55,000 / 5,000 / 10,000 imag
 
 test("decodeImage inverts the +3 offset; specials → 0; errors on bad ids and short input", () => {
   const pixels = Uint8Array.from({ length: 2 * 3 * 3 }, (_, i) => i * 14);
-  const tokens = imageToTokens(pixels);
+  const tokens = encodeBytes(pixels);
   assert.deepEqual(decodeImage(tokens, 2, 3, 3), pixels);
   assert.deepEqual(decodeImage([0, 1, 2, 3, 258, 100], 1, 2, 3), Uint8Array.from([0, 0, 0, 0, 255, 97]));
   assert.throws(() => decodeImage([3, 3, 300, 3], 2, 2, 1), /token 300 at position 2/);

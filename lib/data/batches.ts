@@ -4,8 +4,8 @@
  * A split is one token stream. It is cut into sequences of T tokens (T = sequence_len; the last one is padded
  * with PAD; an image dataset has T = h·w·c, so one image is one sequence). For a sequence with targets y[0..T),
  *   inputs    x = [EOS] + y[:-1]               (the EOS prompts the sequence)
- *   doc_ids   d[t] = Σ_{u ≤ t} [x[u] = EOS]     (carried, not used for masking)
  *   loss_mask m[t] = [y[t] ≠ PAD].
+ * (The official pipeline also carries document ids, cumsum(x = EOS); nothing reads them, so they are not built.)
  * A batch is B such sequences, flat row-major [B*T]. The trainer walks each batch's T in segments of
  * U = update_len tokens (`batchSegment`), carrying the recurrent cache between segments; the state resets with
  * every new batch. Training draws sequences in a seeded random order (a fresh permutation per epoch, batches
@@ -29,8 +29,6 @@ export interface Batch {
   targets: Int32Array;
   /** 1 where y ≠ PAD [B*T] */
   lossMask: Float32Array;
-  /** cumsum(x == EOS) per row [B*T] */
-  docIds: Int32Array;
 }
 
 /** Number of T-length sequences in a stream of N tokens: ceil(N / T). */
@@ -50,14 +48,11 @@ function fillRow(batch: Batch, row: number, stream: TokenStream, s: number): voi
   const { T } = batch;
   const o = row * T;
   const start = s * T;
-  let doc = 0;
   let prev = EOS_ID;
   for (let t = 0; t < T; t++) {
     const i = start + t;
     const y = s >= 0 && i < stream.length ? stream[i] : PAD_ID;
     batch.inputs[o + t] = prev;
-    if (prev === EOS_ID) doc++;
-    batch.docIds[o + t] = doc;
     batch.targets[o + t] = y;
     batch.lossMask[o + t] = y === PAD_ID ? 0 : 1;
     prev = y;
@@ -66,7 +61,7 @@ function fillRow(batch: Batch, row: number, stream: TokenStream, s: number): voi
 
 /** An all-zero batch [B*T]. */
 function emptyBatch(B: number, T: number): Batch {
-  return { B, T, inputs: new Int32Array(B * T), targets: new Int32Array(B * T), lossMask: new Float32Array(B * T), docIds: new Int32Array(B * T) };
+  return { B, T, inputs: new Int32Array(B * T), targets: new Int32Array(B * T), lossMask: new Float32Array(B * T) };
 }
 
 /**
@@ -100,7 +95,6 @@ export function batchSegment(batch: Batch, j: number, U: number): Batch {
     out.inputs.set(batch.inputs.subarray(from, to), r * U);
     out.targets.set(batch.targets.subarray(from, to), r * U);
     out.lossMask.set(batch.lossMask.subarray(from, to), r * U);
-    out.docIds.set(batch.docIds.subarray(from, to), r * U);
   }
   return out;
 }
@@ -200,9 +194,4 @@ export function* evalBatches(stream: TokenStream, opts: { B: number; T: number; 
     for (let r = 0; r < B; r++) idx[r] = s + r < n ? s + r : -1;
     yield makeBatch(stream, idx, T);
   }
-}
-
-/** Number of batches `evalBatches` yields. */
-export function evalBatchCount(stream: TokenStream, opts: { B: number; T: number; maxSequences?: number }): number {
-  return Math.ceil(Math.min(sequenceCount(stream, opts.T), opts.maxSequences || Infinity) / opts.B);
 }

@@ -16,9 +16,15 @@ import { PATHS, atomicWriteJSON, readJSON } from "../util/io";
 import { BpeTokenizer, tokenizerFromJSON, trainBpe } from "./bpe";
 import { ENWIK8_DIR, ByteSplits, DEB_CORPORA, contiguousSplits, readDebCorpus, readEnwik8, readFileBytes, sha256Hex } from "./enwik8";
 import { ImageShape } from "./image";
-import { FASHION_MNIST_SHAPE, IMAGENET64_SHAPE, ImageLimits, readFashionMnist, readImagenet64Dir, readWallpaperPatches } from "./imagenet64";
-import { BookSplits, PG19_SPLIT_NAMES, SplitName, booksToStream, countWords, gutenbergBooks, gutenbergDir, readBookDir } from "./pg19";
-import { Tokenizer, TokenizerJSON, byteTokenizer, checkTokenRange } from "./vocab";
+import { FASHION_MNIST_SHAPE, IMAGENET64_SHAPE, ImageLimits, ImageSplits, readFashionMnist, readImagenet64Dir, readWallpaperPatches } from "./imagenet64";
+import { BookSplits, booksToStream, countWords, gutenbergBooks, gutenbergDir, readBookDir } from "./pg19";
+import { Tokenizer, TokenizerJSON, byteTokenizer } from "./vocab";
+
+/** The three splits every dataset has (a loader that reads folders names them so too). */
+export const SPLIT_NAMES = ["train", "validation", "test"] as const;
+export type SplitName = (typeof SPLIT_NAMES)[number];
+/** One value per split. */
+export type Splits<T> = Record<SplitName, T>;
 
 export const DATASET_NAMES = ["enwik8", "foldoc", "gcide", "pg19", "gutenberg", "imagenet64", "fashion-mnist", "wallpaper-patches", "file:<path>"];
 export const PG19_DIR = path.join(PATHS.cache, "pg19");
@@ -32,15 +38,15 @@ export interface Dataset {
   vocabSize: number;
   tokenizer: Tokenizer;
   /** token streams [N_split] (text: books separated by EOS where there are books; images: h·w·c tokens each) */
-  splits: Record<SplitName, Uint16Array>;
+  splits: Splits<Uint16Array>;
   /** [h, w, c] for images: sequence length T must be h·w·c */
   imageShape?: ImageShape;
   /** whitespace-separated words per split (text only; pg19.ts `countWords`), for word-level perplexity */
-  wordCounts?: Record<SplitName, number>;
+  wordCounts?: Splits<number>;
   /** raw bytes per split (text) or pixel values (images): bits per byte = total nats / ln 2 / byteCounts */
-  byteCounts: Record<SplitName, number>;
+  byteCounts: Splits<number>;
   /** documents per split: books, images, or 1 for a single stream */
-  docCounts: Record<SplitName, number>;
+  docCounts: Splits<number>;
   provenance: Record<string, unknown>;
 }
 
@@ -65,7 +71,7 @@ export interface LoadOptions {
   cacheDir?: string;
 }
 
-const splitsOf = <T>(f: (s: SplitName) => T): Record<SplitName, T> => ({ train: f("train"), validation: f("validation"), test: f("test") });
+const splitsOf = <T>(f: (s: SplitName) => T): Splits<T> => ({ train: f("train"), validation: f("validation"), test: f("test") });
 
 /** The text tokenizer for `opts`: bytes, a given JSON, or BPE trained on `trainTexts` (cached under data/cache/bpe). */
 function textTokenizer(name: string, trainTexts: Uint8Array[], opts: LoadOptions): Tokenizer {
@@ -124,7 +130,7 @@ function bookDataset(name: string, books: BookSplits, opts: LoadOptions, provena
 
 const IMAGE_DATASETS = new Set(["imagenet64", "fashion-mnist", "wallpaper-patches"]);
 
-function imageDataset(name: string, r: { train: Uint16Array; validation: Uint16Array; test: Uint16Array; images: Record<SplitName, number> }, shape: ImageShape, opts: LoadOptions, provenance: Record<string, unknown>): Dataset {
+function imageDataset(name: string, r: ImageSplits, shape: ImageShape, opts: LoadOptions, provenance: Record<string, unknown>): Dataset {
   return {
     name,
     kind: "image",
@@ -199,7 +205,7 @@ export function loadDataset(name: string, opts: LoadOptions = {}): Dataset {
     default:
       throw new Error(`unknown dataset "${name}"; choose one of ${DATASET_NAMES.join(", ")}`);
   }
-  for (const s of PG19_SPLIT_NAMES) {
+  for (const s of SPLIT_NAMES) {
     if (ds.splits[s].length === 0) throw new Error(`dataset ${name}: the ${s} split is empty; the source is too small or truncated`);
   }
   return ds;
@@ -215,15 +221,10 @@ export function checkSequenceLen(ds: Dataset, T: number): void {
   }
 }
 
-/** Checks every split's tokens lie in [0, V) (cheap insurance against a wrong tokenizer). */
-export function checkDatasetTokens(ds: Dataset): void {
-  for (const s of PG19_SPLIT_NAMES) checkTokenRange(ds.splits[s], ds.vocabSize, `${ds.name} ${s} split`);
-}
-
 /** One-line-per-split summary: tokens, documents, bytes, words. */
 export function describeDataset(ds: Dataset): string {
   const lines = [`${ds.name}: ${ds.kind}, V = ${ds.vocabSize} (${ds.tokenizer.kind})${ds.imageShape ? `, images ${ds.imageShape.join("×")}` : ""}`];
-  for (const s of PG19_SPLIT_NAMES) {
+  for (const s of SPLIT_NAMES) {
     const w = ds.wordCounts ? `, ${ds.wordCounts[s].toLocaleString("en-US")} words` : "";
     lines.push(`  ${s.padEnd(10)} ${ds.splits[s].length.toLocaleString("en-US")} tokens, ${ds.docCounts[s].toLocaleString("en-US")} docs, ${ds.byteCounts[s].toLocaleString("en-US")} bytes${w}`);
   }

@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { PATHS, atomicWrite } from "../util/io";
+import type { Splits } from "./datasets";
 import { DownloadOptions, httpDownload } from "./download";
 import { ZipFile } from "./zip";
 
@@ -26,11 +27,7 @@ export const ENWIK8_DIR = path.join(PATHS.cache, "enwik8");
 export const ENWIK8_FIX = "run `npm run download -- enwik8` (needs internet; about 36 MB), or train on the offline stand-in `--data foldoc`";
 
 /** Three contiguous parts of one byte array. */
-export interface ByteSplits {
-  train: Uint8Array;
-  validation: Uint8Array;
-  test: Uint8Array;
-}
+export type ByteSplits = Splits<Uint8Array>;
 
 /**
  * Contiguous 90/5/5 split of n bytes: train [0, ⌊0.9n⌋), validation [⌊0.9n⌋, ⌊0.95n⌋), test the rest.

@@ -1,7 +1,7 @@
 /**
  * Images as token sequences (paper §6, ImageNet64): an h×w×c uint8 image is flattened in raster order with
- * channels interleaved (R,G,B per pixel), each value offset by +3 (the byte vocabulary, V = 259), no EOS, and
- * one image is one sequence of T = h·w·c tokens. `decodeImage` inverts this for samples, and `encodePNG`
+ * channels interleaved (R,G,B per pixel), each value a byte token (+3, vocab.ts `encodeBytes`, V = 259), no EOS,
+ * and one image is one sequence of T = h·w·c tokens. `decodeImage` inverts this for samples, and `encodePNG`
  * (zlib deflate + CRC-32, no dependencies) writes them as PNG files to show in the notebooks.
  */
 import * as zlib from "node:zlib";
@@ -9,13 +9,6 @@ import { BYTE_OFFSET, BYTE_VOCAB_SIZE, checkTokenRange } from "./vocab";
 
 /** Height, width, channels. */
 export type ImageShape = [h: number, w: number, c: number];
-
-/** Interleaved uint8 pixels [h*w*c] → tokens [h*w*c] (value + 3). */
-export function imageToTokens(pixels: Uint8Array): Uint16Array {
-  const out = new Uint16Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] + BYTE_OFFSET;
-  return out;
-}
 
 /**
  * Tokens [≥ h*w*c] (raster order, channels interleaved) → pixels [h*w*c]. Special ids (PAD/EOS/UNK) become 0;
@@ -106,4 +99,28 @@ export function imageGrid(images: Uint8Array[], h: number, w: number, c: number,
     for (let y = 0; y < h; y++) out.set(img.subarray(y * w * c, (y + 1) * w * c), ((oy + y) * W + ox) * c);
   });
   return { pixels: out, h: H, w: W };
+}
+
+/** Nearest-neighbour upscale by an integer factor f: pixels [h·w·c] → [(f·h)·(f·w)·c], so small images stay visible. */
+export function upscaleNearest(pixels: Uint8Array, h: number, w: number, c: number, f: number): { pixels: Uint8Array; h: number; w: number } {
+  const H = h * f, W = w * f;
+  const out = new Uint8Array(H * W * c);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const s = ((Math.floor(y / f) * w) + Math.floor(x / f)) * c, d = (y * W + x) * c;
+      for (let ch = 0; ch < c; ch++) out[d + ch] = pixels[s + ch];
+    }
+  }
+  return { pixels: out, h: H, w: W };
+}
+
+/**
+ * The one image-grid PNG (samples, real images): imageGrid, upscaled by `scale` (nearest neighbour), encodePNG.
+ * @param images [n][h·w·c] pixels; shape [h, w, c]; cols: grid columns; scale: integer zoom (default 4)
+ */
+export function imageGridPNG(images: Uint8Array[], shape: ImageShape, opts: { cols?: number; scale?: number } = {}): Buffer {
+  const [h, w, c] = shape;
+  const grid = imageGrid(images, h, w, c, opts.cols);
+  const big = upscaleNearest(grid.pixels, grid.h, grid.w, c, opts.scale ?? 4);
+  return encodePNG(big.pixels, big.w, big.h, c);
 }

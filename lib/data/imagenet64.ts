@@ -20,7 +20,9 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as jpeg from "jpeg-js";
 import { PATHS, atomicWrite, atomicWriteJSON, readJSON } from "../util/io";
-import { ImageShape, chwToHwc, downscaleBox, imageToTokens } from "./image";
+import type { Splits } from "./datasets";
+import { ImageShape, chwToHwc, downscaleBox } from "./image";
+import { encodeBytes } from "./vocab";
 import { ZipFile } from "./zip";
 import { FETCH_FIX } from "./enwik8";
 
@@ -116,6 +118,9 @@ export interface ImageLimits {
 }
 export const IMAGENET64_DEFAULT_LIMITS: Required<ImageLimits> = { train: 10_000, validation: 1_000, test: 1_000 };
 
+/** What an image reader returns: one token stream per split (h·w·c tokens per image) and its image count. */
+export type ImageSplits = Splits<Uint16Array> & { images: Splits<number> };
+
 /**
  * Reads real ImageNet64 from a folder of the official npz batches, returning token streams (each image 12,288
  * tokens, HWC, +3). Splits as in the paper; `trainImages` (default 1,200,000) is where validation starts
@@ -124,7 +129,7 @@ export const IMAGENET64_DEFAULT_LIMITS: Required<ImageLimits> = { train: 10_000,
 export function readImagenet64Dir(
   dir: string,
   opts: { limits?: ImageLimits; trainImages?: number; shape?: ImageShape } = {},
-): { train: Uint16Array; validation: Uint16Array; test: Uint16Array; images: Record<"train" | "validation" | "test", number> } {
+): ImageSplits {
   if (!fs.existsSync(dir)) throw new Error(`ImageNet64 folder ${dir} does not exist: ${IMAGENET64_FIX}`);
   const [h, w, c] = opts.shape ?? IMAGENET64_SHAPE;
   const limits = { ...IMAGENET64_DEFAULT_LIMITS, ...opts.limits };
@@ -157,7 +162,7 @@ export function readImagenet64Dir(
       }
     }
     const tokens = new Uint16Array(n * h * w * c);
-    parts.forEach((p, i) => tokens.set(imageToTokens(p), i * h * w * c));
+    parts.forEach((p, i) => tokens.set(encodeBytes(p), i * h * w * c));
     return { tokens, n };
   };
   const tr = take(trainFiles, 0, Math.min(trainImages, limits.train));
@@ -207,7 +212,7 @@ function readFashionFile(base: string, cacheDir: string): { dims: number[]; data
 }
 
 /** Fashion-MNIST as token streams of 784-token images: train 55,000 / validation 5,000 / test 10,000. */
-export function readFashionMnist(cacheDir = PATHS.cache): { train: Uint16Array; validation: Uint16Array; test: Uint16Array; images: Record<"train" | "validation" | "test", number> } {
+export function readFashionMnist(cacheDir = PATHS.cache): ImageSplits {
   const tr = readFashionFile("train-images-idx3-ubyte", cacheDir);
   const te = readFashionFile("t10k-images-idx3-ubyte", cacheDir);
   for (const [x, n] of [[tr, 60000], [te, 10000]] as const) {
@@ -215,9 +220,9 @@ export function readFashionMnist(cacheDir = PATHS.cache): { train: Uint16Array; 
   }
   const px = 784, nTrain = 55000;
   return {
-    train: imageToTokens(tr.data.subarray(0, nTrain * px)),
-    validation: imageToTokens(tr.data.subarray(nTrain * px)),
-    test: imageToTokens(te.data),
+    train: encodeBytes(tr.data.subarray(0, nTrain * px)),
+    validation: encodeBytes(tr.data.subarray(nTrain * px)),
+    test: encodeBytes(te.data),
     images: { train: nTrain, validation: 60000 - nTrain, test: 10000 },
   };
 }
@@ -257,7 +262,7 @@ export function photoPatches(pixels: Uint8Array, h: number, w: number, p: number
  * Colour patches (p×p×3, default 32) from the wallpaper photos, whole photos per split. Decoding the JPEGs takes
  * ~20 s once; the patches are cached in data/cache/wallpaper-patches-<p>.u8 (+ .json listing patches per photo).
  */
-export function readWallpaperPatches(p = 32, cacheDir = PATHS.cache): { train: Uint16Array; validation: Uint16Array; test: Uint16Array; images: Record<"train" | "validation" | "test", number> } {
+export function readWallpaperPatches(p = 32, cacheDir = PATHS.cache): ImageSplits {
   const bin = path.join(cacheDir, `wallpaper-patches-${p}.u8`);
   const meta = path.join(cacheDir, `wallpaper-patches-${p}.json`);
   type Meta = { version: number; patch: number; photos: { name: string; patches: number }[] };
@@ -302,7 +307,7 @@ export function readWallpaperPatches(p = 32, cacheDir = PATHS.cache): { train: U
     const len = chunks.reduce((s, c) => s + c.length, 0);
     const tokens = new Uint16Array(len);
     let o = 0;
-    for (const c of chunks) { tokens.set(imageToTokens(c), o); o += c.length; }
+    for (const c of chunks) { tokens.set(encodeBytes(c), o); o += c.length; }
     return { tokens, n: len / size };
   };
   const held = new Set([...WALLPAPER_HELDOUT.validation, ...WALLPAPER_HELDOUT.test]);

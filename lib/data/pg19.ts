@@ -18,21 +18,20 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { SplitName, Splits } from "./datasets";
 import { DownloadOptions, httpDownload, httpGetText } from "./download";
 import { EOS_ID, Tokenizer } from "./vocab";
 
 export const PG19_BUCKET_URL = "https://storage.googleapis.com/deepmind-gutenberg/";
-export const PG19_SPLIT_NAMES = ["train", "validation", "test"] as const;
-export type SplitName = (typeof PG19_SPLIT_NAMES)[number];
-/** Word counts published by Rae et al. (2020), Table 1, for comparison. */
-export const PG19_PUBLISHED_WORDS = { train: 1_973_136_207, validation: 3_007_061, test: 6_966_499 };
+/** The bucket's folders, one per split. */
+const PG19_FOLDERS: readonly SplitName[] = ["train", "validation", "test"];
 
 export interface Book {
   /** file name without .txt */
   name: string;
   bytes: Uint8Array;
 }
-export type BookSplits = Record<SplitName, Book[]>;
+export type BookSplits = Splits<Book[]>;
 
 /** Whitespace-separated words in a byte string (len(text.split()) for ASCII whitespace). bytes: [n] */
 export function countWords(bytes: Uint8Array): number {
@@ -57,7 +56,7 @@ function naturalCompare(a: string, b: string): number {
  */
 export function readBookDir(dir: string, opts: { maxTrainBooks?: number } = {}): BookSplits {
   const out = {} as BookSplits;
-  for (const split of PG19_SPLIT_NAMES) {
+  for (const split of PG19_FOLDERS) {
     const sub = path.join(dir, split);
     if (!fs.existsSync(sub) || !fs.statSync(sub).isDirectory()) {
       throw new Error(
@@ -108,11 +107,11 @@ export async function listBucket(baseUrl: string, prefix: string, opts: Download
  */
 export async function downloadPg19(
   opts: { baseUrl?: string; dir: string; maxBooks?: Partial<Record<SplitName, number>>; concurrency?: number; log?: (msg: string) => void } & DownloadOptions,
-): Promise<Record<SplitName, number>> {
+): Promise<Splits<number>> {
   const base = opts.baseUrl ?? PG19_BUCKET_URL;
   const log = opts.log ?? (() => undefined);
   const counts = { train: 0, validation: 0, test: 0 };
-  for (const split of PG19_SPLIT_NAMES) {
+  for (const split of PG19_FOLDERS) {
     let items = (await listBucket(base, `${split}/`, opts)).filter((o) => o.key.endsWith(".txt"));
     items.sort((a, b) => naturalCompare(a.key, b.key));
     const cap = opts.maxBooks?.[split];
