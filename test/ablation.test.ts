@@ -22,7 +22,7 @@ import { appendResult } from "../lib/experiments/results";
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
-test("ablationBase gives a valid config in both profiles; mergeOverrides merges the knob on top", () => {
+test("ABLATION_BASES gives a valid config in both profiles (pickProfile picks it); mergeOverrides merges the knob on top", () => {
   for (const profile of ["smoke", "default"]) {
     const b = pickProfile(profile, ABLATION_BASES);
     const cfg = getPreset(b.preset, mergeOverrides(b.overrides, { model: { nCode: 8 } }));
