@@ -5,9 +5,10 @@ import * as path from "node:path";
 import { describeBackend, initBackend } from "../lib/runtime/backend";
 import { getPreset, presetNames } from "../lib/config";
 import { atomicWrite } from "../lib/util/io";
-import { disposeModel } from "../lib/nn/model";
-import { sampleImages, sampleText } from "../lib/train/sample";
-import { loadRunModel, readRunConfig, readRunData } from "../lib/train/loop";
+import { disposeModel } from "../lib/nn/params";
+import { drawSample } from "../lib/train/sample";
+import { imageGridPNG } from "../lib/data/image";
+import { loadRunModel, readRunConfig, readRunData } from "../lib/train/run-folder";
 import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
 
 const SPEC: FlagSpec = {
@@ -47,15 +48,15 @@ async function main(): Promise<void> {
     };
     if (ds.kind === "image") {
       if (flags.prompt !== undefined || flags.length !== undefined) throw new UsageError("--prompt and --length are for text runs; an image sample is one whole image");
-      const { images, png } = sampleImages(model, ds.imageShape!, { ...common, batch: Number(flags.num ?? 4) });
+      const images = drawSample(model, ds, { ...common, batch: Number(flags.num ?? 4) }).images!;
       const file = path.resolve(String(flags.png ?? path.join(outDir, "samples.png")));
-      atomicWrite(file, png);
+      atomicWrite(file, imageGridPNG(images, ds.imageShape!, { scale: 1 }));
       console.log(JSON.stringify({ images: images.length, shape: ds.imageShape, png: file, step, ...common }));
     } else {
-      const texts = sampleText(model, ds.tokenizer, {
+      const texts = drawSample(model, ds, {
         ...common, batch: Number(flags.num ?? 1), length: Number(flags.length ?? 512),
         prompt: flags.prompt === undefined ? undefined : String(flags.prompt),
-      });
+      }).texts!;
       texts.forEach((t, i) => console.log(`----- sample ${i + 1} of ${texts.length} (step ${step}, top-p ${common.topP}, seed ${common.seed}) -----\n${t}`));
     }
   } finally {

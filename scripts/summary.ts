@@ -12,7 +12,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { PATHS, ROOT, atomicWrite } from "../lib/util/io";
 import { ResultRow, gitState, readResultRows } from "../lib/experiments/results";
-import { Table, readTable } from "../lib/notebook/tables";
+import type { Table } from "../lib/util/table";
+import { readTable } from "../lib/notebook/tables";
+import { paperComparisonName } from "../lib/notebook/report";
+import { splitProfiledName } from "../lib/notebook/profiles";
 import { formatCell } from "../lib/util/format";
 import { latestRows } from "../lib/experiments/ablation";
 import { FlagSpec, parseFlags, usageLines } from "./args";
@@ -80,11 +83,14 @@ export function figuresOf(experiment: string, stems: string[]): string[] {
   return stems.filter((s) => (num ? s.startsWith(`${num}-`) : s.startsWith(experiment)));
 }
 
-/** Figure stems with a PNG, without the "-smoke" ones whose default-profile twin exists. */
+/** Figure stems with a PNG, without the smoke-profile ones whose default-profile twin exists. */
 export function listFigures(figuresDir: string): string[] {
   if (!fs.existsSync(figuresDir)) return [];
   const stems = fs.readdirSync(figuresDir).filter((f) => f.endsWith(".png")).map((f) => f.slice(0, -4)).sort();
-  return stems.filter((s) => !(s.endsWith("-smoke") && stems.includes(s.slice(0, -"-smoke".length))));
+  return stems.filter((s) => {
+    const { name, profile } = splitProfiledName(s);
+    return profile === "default" || !stems.includes(name);
+  });
 }
 
 function figureMarkdown(stem: string, figuresDir: string, outDir: string): string {
@@ -100,16 +106,13 @@ function tableMarkdown(t: Table): string {
 /** The saved paper comparisons: default-profile file per experiment, else its smoke file. */
 function paperComparisons(resultsDir: string): Array<{ experiment: string; profile: string; table: Table }> {
   if (!fs.existsSync(resultsDir)) return [];
-  const files = fs.readdirSync(resultsDir).filter((f) => f.endsWith(".paper.csv")).sort();
-  const out: Array<{ experiment: string; profile: string; table: Table }> = [];
-  for (const f of files) {
-    const stem = f.slice(0, -".paper.csv".length);
-    const smoke = stem.endsWith("-smoke");
-    const experiment = smoke ? stem.slice(0, -"-smoke".length) : stem;
-    if (smoke && files.includes(`${experiment}.paper.csv`)) continue;
-    out.push({ experiment, profile: smoke ? "smoke" : "default", table: readTable(path.join(resultsDir, f)) });
-  }
-  return out;
+  const found = fs.readdirSync(resultsDir).sort().flatMap((file) => {
+    const name = paperComparisonName(file);
+    return name ? [{ file, ...name }] : [];
+  });
+  const hasDefault = (experiment: string) => found.some((c) => c.experiment === experiment && c.profile === "default");
+  return found.filter((c) => c.profile === "default" || !hasDefault(c.experiment))
+    .map((c) => ({ experiment: c.experiment, profile: c.profile, table: readTable(path.join(resultsDir, c.file)) }));
 }
 
 export interface SummaryOptions {
@@ -126,7 +129,7 @@ export function buildSummary(opts: SummaryOptions = {}): string {
   const outDir = path.dirname(opts.out ?? path.join(resultsDir, "summary.md"));
   const files = fs.existsSync(resultsDir) ? fs.readdirSync(resultsDir).sort() : [];
   const experiments = files.filter((f) => f.endsWith(".jsonl")).map((f) => f.slice(0, -".jsonl".length));
-  const otherCsv = files.filter((f) => f.endsWith(".csv") && !f.endsWith(".paper.csv") && !experiments.includes(f.slice(0, -".csv".length)));
+  const otherCsv = files.filter((f) => f.endsWith(".csv") && !paperComparisonName(f) && !experiments.includes(f.slice(0, -".csv".length)));
   const figures = listFigures(figuresDir);
   const git = gitState();
 

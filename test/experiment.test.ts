@@ -7,14 +7,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
-import { disposeModel } from "../lib/nn/model";
+import { disposeModel } from "../lib/nn/params";
 import { trainRun } from "../lib/train/loop";
 import { readResultRows } from "../lib/experiments/results";
 import { jsonDiff } from "../lib/util/json";
-import {
-  ExperimentSpec, experimentConfig, imageGridPNG, learningCurveFigure, loadDatasetOnce, movingAverage, runExperiment, upscaleNearest,
-} from "../lib/experiments/run";
+import { ExperimentSpec, experimentConfig, loadDatasetOnce, runExperiment } from "../lib/experiments/run";
 import { latestRows, summarizeAblation } from "../lib/experiments/ablation";
+import { learningCurveFigure, movingAverage } from "../lib/notebook/figures/curves";
+import { imageGridPNG, upscaleNearest } from "../lib/data/image";
 import * as aq from "arquero";
 import { Rng } from "../lib/runtime/rng";
 

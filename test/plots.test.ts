@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { CHROMIUM_PATH, barFigure, closeFigureExporter, describeFigure, exportFigure, lineFigure, logTicks, scatterFigure, showFigure } from "../lib/notebook/plots";
+import { barFigure, lineFigure, logTicks, scatterFigure } from "../lib/notebook/plots";
+import { CHROMIUM_PATH, closeFigureExporter, describeFigure, exportFigure, showFigure } from "../lib/notebook/render";
 
 const REPO = path.resolve(__dirname, "..");
 

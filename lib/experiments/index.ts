@@ -6,5 +6,6 @@ export * from "./equivalence";
 export * from "./inspect";
 export * from "./paper";
 export * from "./results";
+export * from "./row";
 export * from "./run";
 export * from "./throughput";

@@ -4,9 +4,6 @@
  * backend), so reruns and sweeps accumulate rows instead of overwriting. The JSONL file is the source of truth;
  * the CSV mirrors it for spreadsheets, and is rewritten atomically with the union of columns when a row brings a
  * new column. `resultExists` lets a sweep skip runs that already have a row (resumable sweeps).
- *
- * `PAPER_REFERENCE` holds the paper's own numbers (from ../shared/paper.md) to put beside ours, each marked
- * confirmed or UNCONFIRMED as paper.md marks it.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -14,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import * as aq from "arquero";
 import { PATHS, ROOT, appendLine, atomicWrite, checkFileName, readJSONL } from "../util/io";
 import { backendInfo, describeBackend } from "../runtime/backend";
-import type { Table } from "../notebook/tables";
+import type { Table } from "../util/table";
 
 /** A flat record: column name -> number | string | boolean | null. */
 export type ResultRow = Record<string, number | string | boolean | null>;

@@ -26,3 +26,11 @@ export function pickProfile<T>(profile: string, settings: Record<Profile, T>): T
 export function profiledName(name: string, profile: string): string {
   return profile === "default" ? name : `${name}-${profile}`;
 }
+
+/**
+ * The inverse of profiledName for a file stem: "01-enwik8-bpb-smoke" → {name: "01-enwik8-bpb", profile: "smoke"},
+ * "01-enwik8-bpb" → {name: "01-enwik8-bpb", profile: "default"}.
+ */
+export function splitProfiledName(stem: string): { name: string; profile: Profile } {
+  return stem.endsWith("-smoke") ? { name: stem.slice(0, -"-smoke".length), profile: "smoke" } : { name: stem, profile: "default" };
+}

@@ -8,9 +8,9 @@ import * as aq from "arquero";
 import { atomicWrite } from "../util/io";
 import { displayHtml, escapeHtml } from "../util/display";
 import { formatCell } from "../util/format";
+import type { Table } from "../util/table";
 
-/** An arquero table (the type every arquero verb returns). */
-export type Table = aq.ColumnTable;
+export type { Table } from "../util/table";
 
 /**
  * A plain-text rendering (aligned columns, numbers right-aligned), printed by showTable outside notebooks.

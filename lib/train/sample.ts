@@ -2,17 +2,21 @@
  * Sampling with the recurrent state (paper section 3 and the official sample_op): the model runs with block
  * length 1, so each new token costs one step of the linear-time recurrence — attention over the last M keys plus
  * the compressive cache of per-code value sums — instead of attention over the whole prefix.
- * Every sequence is prompted with EOS (the data convention, paper §6), then the optional prompt, then tokens
+ * Every sequence is prompted with EOS (the data convention, docs/paper.md §6), then the optional prompt, then tokens
  * drawn by nucleus (top-p) sampling (Holtzman et al., 2020): keep the most probable tokens until their
  * probability mass reaches p, renormalize, draw. Logits are divided by the temperature first.
  * The draw uses the seeded host PRNG of lib/runtime/rng.ts, so the same seed gives the same samples on every backend whose forward pass
  * agrees bitwise.
+ *
+ * `drawSample` is the one front-end (runExperiment, `npm run sample`): a request with defaults, the prompt encoded
+ * with the data's tokenizer, the tokens decoded into texts or images.
  */
 import * as tf from "../runtime/tf";
-import { Model, disposeState, forward, initState } from "../nn/model";
-import { replaceState, tidyWithState } from "./evaluate";
-import { EOS_ID, Tokenizer, decodeText, encodeText } from "../data/vocab";
-import { ImageShape, decodeImage, encodePNG, imageGrid } from "../data/image";
+import { forward } from "../nn/model";
+import { Model } from "../nn/params";
+import { disposeState, initState, replaceState, tidyWithState } from "../nn/state";
+import { EOS_ID, PAD_ID, Tokenizer, decodeText, encodeText } from "../data/vocab";
+import { ImageShape, decodeImage } from "../data/image";
 import { Rng } from "../runtime/rng";
 
 /**
@@ -115,22 +119,81 @@ export function sampleTokens(model: Model, opts: SampleOptions): Int32Array[] {
 }
 
 /**
- * Text samples: `opts.prompt` (a string) is encoded with the run's tokenizer, `length` new tokens are sampled per
- * row and decoded (prompt included). Returns [batch] strings.
+ * What a sample asks for. topP, temperature and seed are required (runExperiment fills them from the config);
+ * length defaults to one whole image for image data and 256 tokens for text, batch to 1, prompt to none.
  */
-export function sampleText(model: Model, tokenizer: Tokenizer, opts: Omit<SampleOptions, "prompt"> & { prompt?: string }): string[] {
-  const prompt = opts.prompt ? Array.from(encodeText(tokenizer, opts.prompt)) : [];
-  return sampleTokens(model, { ...opts, prompt }).map((row) => (opts.prompt ?? "") + decodeText(tokenizer, row));
+export interface SampleRequest {
+  /** new tokens per row (images: fewer than h·w·c leave the image's last pixels black) */
+  length?: number;
+  /** rows sampled together (one recurrent state row each) */
+  batch?: number;
+  topP: number;
+  temperature: number;
+  seed: number;
+  /** text fed after the initial EOS, encoded with the source's tokenizer (text only) */
+  prompt?: string;
+}
+
+/** A request with every default filled in (the cache key of a run folder's sample.json). */
+export type SampleSettings = Required<SampleRequest>;
+
+/** What samples decode with: a Dataset, or a run folder's data (lib/train/loop.ts readRunData). */
+export interface SampleSource {
+  kind: "text" | "image";
+  tokenizer: Tokenizer;
+  /** [h, w, c] of image data */
+  imageShape?: ImageShape | null;
+}
+
+/** Sampled tokens, decoded for their source. */
+export interface Sample {
+  options: SampleSettings;
+  /** [batch][length] token ids (prompt excluded) */
+  tokens: number[][];
+  /** text: each row decoded with the tokenizer, prompt included */
+  texts?: string[];
+  /** images: each row as pixels [h·w·c] */
+  images?: Uint8Array[];
+  imageShape?: ImageShape;
+}
+
+function imageShapeOf(source: SampleSource): ImageShape {
+  if (!source.imageShape) throw new Error("sample: image data needs its imageShape [h, w, c]");
+  return source.imageShape;
+}
+
+/** The request with its defaults, in a fixed key order (settings compare as JSON). */
+export function sampleSettings(req: SampleRequest, source: SampleSource): SampleSettings {
+  const length = req.length ?? (source.kind === "image" ? imageShapeOf(source).reduce((a, b) => a * b, 1) : 256);
+  return { length, batch: req.batch ?? 1, topP: req.topP, temperature: req.temperature, seed: req.seed, prompt: req.prompt ?? "" };
 }
 
 /**
- * Image samples: each row is one image of h·w·c tokens (raster order, channels interleaved), decoded to pixels
- * and laid out in a grid, returned with the grid as PNG bytes (show it with display.ts, save it as a file).
- * images: [batch] pixel arrays [h·w·c]; png: the grid.
+ * Decodes sampled tokens for their source: texts (prompt included) or images. An image sample shorter than an
+ * image (smoke runs) is filled with PAD, which decodes black.
  */
-export function sampleImages(model: Model, shape: ImageShape, opts: Omit<SampleOptions, "prompt" | "length">): { images: Uint8Array[]; png: Buffer } {
-  const [h, w, c] = shape;
-  const images = sampleTokens(model, { ...opts, length: h * w * c }).map((row) => decodeImage(row, h, w, c));
-  const grid = imageGrid(images, h, w, c);
-  return { images, png: encodePNG(grid.pixels, grid.w, grid.h, c) };
+export function decodeSample(options: SampleSettings, tokens: number[][], source: SampleSource): Sample {
+  if (source.kind === "text") return { options, tokens, texts: tokens.map((t) => options.prompt + decodeText(source.tokenizer, t)) };
+  const [h, w, c] = imageShapeOf(source);
+  const fill = (t: number[]) => (t.length >= h * w * c ? t : [...t, ...new Array<number>(h * w * c - t.length).fill(PAD_ID)]);
+  return { options, tokens, imageShape: [h, w, c], images: tokens.map((t) => decodeImage(fill(t), h, w, c)) };
+}
+
+/**
+ * The one sampling front-end: checks that the model carries a recurrent state, encodes the prompt, samples
+ * (sampleTokens) and decodes. Show images with lib/data/image.ts imageGridPNG.
+ * @param source the data the model was trained on (its tokenizer, or its image shape)
+ * @param onToken progress, called after every new token
+ */
+export function drawSample(model: Model, source: SampleSource, req: SampleRequest, onToken?: (done: number, total: number) => void): Sample {
+  const attn = model.config.attnType;
+  if (attn === "full" || attn === "vq-quadratic") {
+    throw new Error(`sample: attnType ${attn} carries no recurrent state, so it cannot sample with block length 1; ` +
+      `sample from a vq-linear or vq-parallel run (omit spec.sample for this run)`);
+  }
+  const options = sampleSettings(req, source);
+  if (options.prompt && source.kind === "image") throw new Error("sample.prompt: image datasets take no text prompt; omit it");
+  const prompt = options.prompt ? Array.from(encodeText(source.tokenizer, options.prompt)) : [];
+  const rows = sampleTokens(model, { ...options, prompt, onToken });
+  return decodeSample(options, rows.map((r) => Array.from(r)), source);
 }

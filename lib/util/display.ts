@@ -3,8 +3,8 @@
  * reproduction are shown through these calls, so a notebook cell stays one line (`tvq.showFigure(fig)`).
  *
  * Inside a tslab kernel we write Jupyter `display_data` messages; a display may hold several mime types at once
- * (Plotly JSON + PNG + text), which tslab's public API cannot do, so we use its internal writer
- * `tslab/dist/jupyter`.lastWriteDisplayData (stable in tslab 1.0.22, see shared tooling notes §2).
+ * (Plotly JSON + PNG + text), which tslab's public API cannot do (it sends one mime type per output), so we use
+ * its internal writer `tslab/dist/jupyter`.lastWriteDisplayData (present and unchanged in tslab 1.0.22).
  * Outside a kernel (scripts, tests) nothing is displayed: callers print a text line instead.
  */
 import * as crypto from "node:crypto";
@@ -97,5 +97,3 @@ export function onKernelShutdown(fn: () => Promise<void> | void): void {
   };
   shutdownPatched = true;
 }
-
-/** The run sizes every notebook offers: `smoke` (CI, under a minute) and `default` (a real run, ≤ ~30 min). */

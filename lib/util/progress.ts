@@ -209,3 +209,24 @@ export function createProgress(opts: ProgressOptions): Progress {
     },
   };
 }
+
+/** A progress display for work that reports (done, total): `report` to pass as the callback, `done` after it. */
+export interface ProgressCallback {
+  /** undefined when progress is off, so the work skips reporting */
+  report?: (done: number, total: number) => void;
+  done(): void;
+}
+
+/**
+ * A progress callback whose display starts on the first report, with the total the work reports (evaluation
+ * windows, sampled tokens), so nothing is shown when the work fails before it starts.
+ * @param on false: no display, `report` undefined
+ * @param label e.g. "evaluate validation"; unit: e.g. "window"
+ */
+export function progressCallback(on: boolean, label: string, unit: string): ProgressCallback {
+  let bar: Progress | undefined;
+  return {
+    report: on ? (d, n) => (bar ??= createProgress({ total: n, label, unit })).update(d) : undefined,
+    done: () => bar?.done(),
+  };
+}

@@ -1,0 +1,3 @@
+/** Figures of the notebooks, one module per kind. */
+export * from "./ablation";
+export * from "./curves";
