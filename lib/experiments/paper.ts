@@ -4,7 +4,7 @@
  * its setup. docs/paper.md gives the sources.
  */
 import * as aq from "arquero";
-import type { Table } from "../notebook/tables";
+import type { Table } from "../util/table";
 
 export interface PaperNumber {
   /** stable key, used by paperComparison */
