@@ -7,10 +7,40 @@
  * validation error names the field, its value and the fix.
  */
 
-/** How attention is computed; the three vq-* forms compute the same function. */
 import { deepMerge } from "./util/json";
 
-export type AttnType = "vq-linear" | "vq-parallel" | "vq-quadratic" | "full";
+/**
+ * How attention is computed, named after the functions of lib/nn/attention*.ts: vqAttentionQuadratic (the
+ * definition, T×T over quantized keys), vqAttentionRecurrent (block recurrence with the compressive cache),
+ * vqAttentionParallel (the same, blocks in parallel: training), fullAttention (the quadratic baseline). The three
+ * vq-* forms compute the same function.
+ */
+export type AttnType = "vq-quadratic" | "vq-recurrent" | "vq-parallel" | "full";
+
+/** Every attention form, in the order above. */
+export const ATTN_TYPES: readonly AttnType[] = ["vq-quadratic", "vq-recurrent", "vq-parallel", "full"];
+
+/**
+ * Old names of the forms. Run folders and checkpoints written before the rename store "vq-linear" for
+ * vq-recurrent in config.json; validation maps them to today's name so those runs still load and resume.
+ */
+const LEGACY_ATTN_TYPES: Readonly<Record<string, AttnType>> = { "vq-linear": "vq-recurrent" };
+
+/** The forms with T×T scores: they carry no state between calls (updateLen must equal T). */
+export function isQuadraticForm(t: AttnType): boolean {
+  return t === "vq-quadratic" || t === "full";
+}
+
+/**
+ * A model config with a legacy attention name (LEGACY_ATTN_TYPES) replaced by today's, in place; returns it.
+ * Called by validation, so every config that is checked (fresh, read from a run folder or a checkpoint) holds
+ * only the names of ATTN_TYPES afterwards.
+ */
+export function upgradeAttnType(m: ModelConfig): ModelConfig {
+  const legacy = LEGACY_ATTN_TYPES[m.attnType as string];
+  if (legacy) m.attnType = legacy;
+  return m;
+}
 /** SHGA: single-head gated attention (GAU); MHA / MQA only for the throughput study. */
 export type HeadType = "shga" | "mha" | "mqa";
 export type OptimizerName = "adamw" | "adafactor";
@@ -229,15 +259,14 @@ export function modelConfigErrors(m: ModelConfig, sequenceLen?: number, updateLe
   posInt("nCode");
   posInt("blockLen");
   posInt("memLen");
-  const ATTN = ["vq-linear", "vq-parallel", "vq-quadratic", "full"];
-  if (!ATTN.includes(m.attnType)) e.push(`model.attnType = ${JSON.stringify(m.attnType)}: use one of ${ATTN.join(", ")}`);
+  if (!ATTN_TYPES.includes(m.attnType)) e.push(`model.attnType = ${JSON.stringify(m.attnType)}: use one of ${ATTN_TYPES.join(", ")}`);
   const HEADS = ["shga", "mha", "mqa"];
   if (!HEADS.includes(m.headType)) e.push(`model.headType = ${JSON.stringify(m.headType)}: use one of ${HEADS.join(", ")}`);
   if (m.headType === "shga" && m.nHead !== 1) e.push(`model.nHead = ${m.nHead}: headType shga (single-head gated attention) requires nHead = 1; use mha or mqa for more heads`);
   if (m.headType === "shga" && m.dFF !== 0) e.push(`model.dFF = ${m.dFF}: headType shga has no MLP (two GAUs per layer); set dFF = 0`);
   if ((m.headType === "mha" || m.headType === "mqa") && m.dFF < 1) e.push(`model.dFF = ${m.dFF}: headType ${m.headType} layers are attention + MLP; set dFF > 0 (the paper uses 4·d_model for mha, 5·d_model for mqa)`);
   if (m.attnType === "vq-parallel" && m.memLen !== m.blockLen) {
-    e.push(`model.memLen = ${m.memLen}: attnType vq-parallel attends to exactly the previous block, so M must equal L = ${m.blockLen}; set memLen = blockLen or use vq-linear`);
+    e.push(`model.memLen = ${m.memLen}: attnType vq-parallel attends to exactly the previous block, so M must equal L = ${m.blockLen}; set memLen = blockLen or use vq-recurrent`);
   }
   for (const f of ["pDropEmb", "pDropSin", "pDropRes", "pDropLyr"] as const) {
     const v = m[f];
@@ -251,7 +280,7 @@ export function modelConfigErrors(m: ModelConfig, sequenceLen?: number, updateLe
     const T = sequenceLen, U = updateLen, L = m.blockLen;
     if (isInt(U) && U > 0 && U % L !== 0) e.push(`model.blockLen = ${L}: L must divide train.updateLen = ${U}; pick L among the divisors of ${U}`);
     if (isInt(T) && T > 0 && T % L !== 0) e.push(`model.blockLen = ${L}: L must divide train.sequenceLen T = ${T}; pick L among the divisors of ${T}`);
-    if ((m.attnType === "vq-quadratic" || m.attnType === "full") && U !== T) {
+    if (isQuadraticForm(m.attnType) && U !== T) {
       e.push(`train.updateLen = ${U}: attnType ${m.attnType} is quadratic and carries no state between calls, so the update length must equal T = ${T}; set updateLen = sequenceLen`);
     }
   }
@@ -300,12 +329,14 @@ function throwIfAny(errors: string[], what: string): void {
 
 /** Throws one Error listing every problem of `cfg` (field, value, fix); returns cfg when valid. */
 export function validateConfig(cfg: Config): Config {
+  upgradeAttnType(cfg.model);
   throwIfAny(configErrors(cfg), `config${cfg.preset ? ` (preset ${cfg.preset})` : ""}`);
   return cfg;
 }
 
 /** Throws when the model config alone is inconsistent (used by createModel, which has no T). */
 export function validateModelConfig(m: ModelConfig): ModelConfig {
+  upgradeAttnType(m);
   throwIfAny(modelConfigErrors(m), "model config");
   return m;
 }

@@ -16,7 +16,7 @@ function fixtureConfig(): Config {
     preset: "fixture",
     model: {
       vocabSize: 259, dModel: 16, dK: 8, dV: 32, headType: "shga", nHead: 1, nLayer: 1, dFF: 0, nCode: 8,
-      blockLen: 8, memLen: 8, attnType: "vq-linear", aggCache: true, gradThruCache: false, peAbs: false, peLam: 1e5,
+      blockLen: 8, memLen: 8, attnType: "vq-recurrent", aggCache: true, gradThruCache: false, peAbs: false, peLam: 1e5,
       pDropEmb: 0, pDropSin: 0, pDropRes: 0, pDropLyr: 0, cBeta: 1e-4, cGamma: 0.99, eTie: false, ePreln: false, eScale: 1,
     },
     train: {

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Config, DeepPartial, configErrors, getPreset, presetNames, validateConfig, checkVocabFits, PRESETS } from "../lib/config";
+import { resumeConfigDiff } from "../lib/train/checkpoint";
 
 test("every preset validates; the paper presets carry the paper's shapes", () => {
   for (const name of presetNames()) assert.doesNotThrow(() => validateConfig(getPreset(name)), name);
@@ -41,7 +42,7 @@ const cases: [string, DeepPartial<Config>, RegExp][] = [
   ["beta", { model: { cBeta: -1 } }, /model\.cBeta = -1/],
   ["eScale", { model: { eScale: 0 } }, /model\.eScale = 0/],
   ["peLam", { model: { peLam: 1 } }, /model\.peLam = 1/],
-  ["memLen ≥ 1", { model: { attnType: "vq-linear", memLen: 0 } }, /model\.memLen = 0: must be an integer ≥ 1/],
+  ["memLen ≥ 1", { model: { attnType: "vq-recurrent", memLen: 0 } }, /model\.memLen = 0: must be an integer ≥ 1/],
   ["batch", { train: { batchSize: 0 } }, /train\.batchSize = 0/],
   ["lr", { train: { lrMax: 0 } }, /train\.lrMax = 0: the peak learning rate must be > 0/],
   ["optimizer", { train: { optimizer: "sgd" as never } }, /train\.optimizer = "sgd": use adamw or adafactor/],
@@ -59,9 +60,17 @@ for (const [what, override, msg] of cases) {
   });
 }
 
-test("vq-linear accepts any M ≥ 1; a valid config reports no errors", () => {
-  assert.deepEqual(configErrors(getPreset("tiny", { model: { attnType: "vq-linear", memLen: 3 } })), []);
+test("vq-recurrent accepts any M ≥ 1; a valid config reports no errors", () => {
+  assert.deepEqual(configErrors(getPreset("tiny", { model: { attnType: "vq-recurrent", memLen: 3 } })), []);
   assert.deepEqual(configErrors(getPreset("cpu-small")), []);
+});
+
+test("a config written before the rename (attnType vq-linear) validates as vq-recurrent and resumes its checkpoint", () => {
+  const renamed = getPreset("tiny", { model: { attnType: "vq-linear" as never, memLen: 3 } });
+  assert.equal(renamed.model.attnType, "vq-recurrent");
+  const stored = JSON.parse(JSON.stringify(renamed).replace('"vq-recurrent"', '"vq-linear"')) as Config; // as config.json holds it
+  assert.deepEqual(resumeConfigDiff(stored, renamed), []);
+  assert.equal(validateConfig(stored).model.attnType, "vq-recurrent");
 });
 
 test("all problems are listed at once", () => {

@@ -62,7 +62,7 @@ export interface ExperimentSpec {
   evalSplits?: SplitName[];
   /** tokens scored per split after training, from the split's start (0 = the whole split; default 0) */
   evalTokens?: number;
-  /** draw a sample after training (omit for none); needs a recurrent model (vq-linear / vq-parallel) */
+  /** draw a sample after training (omit for none); needs a recurrent model (vq-recurrent / vq-parallel) */
   sample?: SampleSpec;
   /** the swept values, written as top-level columns of the row, e.g. {S: 64, seed: 0} */
   params?: Record<string, number | string | boolean>;

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "../runtime/tf";
-import { Config } from "../config";
+import { Config, upgradeAttnType } from "../config";
 import { atomicWriteJSON, ensureDir, readJSON } from "../util/io";
 import { jsonDiff } from "../util/json";
 
@@ -163,7 +163,9 @@ export const RESUME_TRAIN_FIELDS = ["batchSize", "sequenceLen", "updateLen", "op
 export function resumeConfigDiff(stored: Config, requested: Config): string[] {
   const pick = (c: Config) => Object.fromEntries(RESUME_TRAIN_FIELDS.map((k) => [k, c.train[k]]));
   const labels: [string, string] = ["checkpoint", "requested"];
-  return [...jsonDiff(stored.model, requested.model, { prefix: "model", labels }), ...jsonDiff(pick(stored), pick(requested), { prefix: "train", labels })];
+  // a checkpoint written before the rename of the attention forms stores "vq-linear" for "vq-recurrent"
+  const model = (c: Config) => upgradeAttnType({ ...c.model });
+  return [...jsonDiff(model(stored), model(requested), { prefix: "model", labels }), ...jsonDiff(pick(stored), pick(requested), { prefix: "train", labels })];
 }
 
 function corrupt(dir: string, why: string): Error {

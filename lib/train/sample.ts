@@ -189,7 +189,7 @@ export function drawSample(model: Model, source: SampleSource, req: SampleReques
   const attn = model.config.attnType;
   if (attn === "full" || attn === "vq-quadratic") {
     throw new Error(`sample: attnType ${attn} carries no recurrent state, so it cannot sample with block length 1; ` +
-      `sample from a vq-linear or vq-parallel run (omit spec.sample for this run)`);
+      `sample from a vq-recurrent or vq-parallel run (omit spec.sample for this run)`);
   }
   const options = sampleSettings(req, source);
   if (options.prompt && source.kind === "image") throw new Error("sample.prompt: image datasets take no text prompt; omit it");
