@@ -11,7 +11,7 @@ export const PAD_ID = 0;
 export const EOS_ID = 1;
 export const UNK_ID = 2;
 /** number of special ids before the first byte token */
-export const BYTE_OFFSET = 3;
+export const BYTE_OFFSET = UNK_ID + 1;
 /** V for byte-level data: 256 bytes + 3 specials */
 export const BYTE_VOCAB_SIZE = 256 + BYTE_OFFSET;
 /** largest vocabulary a Uint16Array token stream can hold */

@@ -58,7 +58,7 @@ export function attentionSublayers(cfg: ModelConfig): string[] {
 
 /**
  * Every tensor of the model in creation order, from the config alone (nothing allocated): the one source of
- * truth for createModel, countParams and checkpoints.
+ * truth for createModel, countParamsOf and checkpoints.
  */
 export function paramShapes(cfg: ModelConfig): ParamSpec[] {
   const { vocabSize: V, dModel: d, dK, dV, nHead: H, nCode: S } = cfg;
