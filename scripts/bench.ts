@@ -4,12 +4,13 @@
 //   npm run bench [-- --quick] [--backend native,wasm] [--T 1024,2048,...] [--layers 1] [--heads shga,mha,mqa]
 //                 [--head-T 2048,8192] [--B 1] [--reps 3] [--warmup 1] [--budget-gb 12] [--out DIR]
 //
-// Per backend: the matmul peak (lib/experiments/environment.ts), then for each head type and T one point per model (VQ: vq-parallel;
-// quadratic: full), then the small-model point (the cpu-small preset's step at its own T). Every point runs in
-// its own child process (a clean engine, its own peak RSS), which the parent kills if its RSS passes 1.3× the
-// memory budget. Points whose estimated memory exceeds the budget are skipped (quadratic) or run with truncated
-// backprop (VQ: T / U updates of U tokens), and recorded as such. Writes <out>/throughput.csv (default
-// results/) and the figure throughput.{html,png,svg} (default figures/), and prints one line per point.
+// Per backend: the matmul peak (lib/experiments/environment.ts), then for each head type and T one point per model
+// (lib/experiments/throughput/; VQ: vq-parallel, quadratic: full), then the small-model point (the cpu-small preset's
+// step at its own T). Every point runs in its own child process (a clean engine, its own peak RSS), which the
+// parent kills if its RSS passes 1.3× the memory budget. Points whose estimated memory exceeds the budget are
+// skipped (quadratic) or run with truncated backprop (VQ: T / U updates of U tokens), and recorded as such. Writes
+// <out>/throughput.csv (default results/) and the figure throughput.{html,png,svg} (default figures/), and prints
+// one line per point.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -22,9 +23,10 @@ import { gitState } from "../lib/experiments/results";
 import { saveTable, tableText } from "../lib/notebook/tables";
 import { Config, getPreset, HeadType } from "../lib/config";
 import {
-  PlannedPoint, StepTiming, ThroughputSweepOptions, ThroughputRow, completeRow, describeRow, measureTrainStep, planThroughputSweep, smallModelConfig, throughputSweepRows,
-  speedupRows, throughputFigure, throughputRow,
-} from "../lib/experiments/throughput";
+  PlannedPoint, StepTiming, ThroughputRecord, ThroughputSweepOptions, ThroughputRow, completeRow, describeRow, measureTrainStep, planThroughputSweep,
+  smallModelConfig, speedupRows, throughputRow, throughputSweepRows,
+} from "../lib/experiments/throughput/index";
+import { throughputFigure } from "../lib/notebook/figures/throughput";
 import { FlagSpec, parseFlags, UsageError, usageLines } from "./args";
 
 const FLAGS: FlagSpec = {
@@ -262,7 +264,8 @@ async function main(): Promise<void> {
   const rows = await sweep(s);
   const { commit } = gitState();
   const when = new Date().toISOString();
-  const table = aq.from(rows.map((r) => ({ ...r, quick: s.quick, timestamp: when, git_commit: commit })));
+  const records: ThroughputRecord[] = rows.map((r) => ({ ...r, quick: s.quick, timestamp: when, git_commit: commit }));
+  const table = aq.from(records);
   const outDir = flags.out as string | undefined;
   const csv = path.join(outDir ? ensureDir(outDir) : PATHS.results, "throughput.csv");
   saveTable(table, csv);

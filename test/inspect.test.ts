@@ -6,23 +6,24 @@ import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { getPreset } from "../lib/config";
 import { attentionMultiplyAdds, timeAttention } from "../lib/experiments/cost";
-import { fitCodebooks, keysAndCodes, keysFigure, principalAxes2, project2 } from "../lib/experiments/inspect";
-import { createModel, disposeModel } from "../lib/nn/model";
+import { fitCodebooks, keysAndCodes, principalAxes2, project2 } from "../lib/experiments/inspect";
+import { keysFigure } from "../lib/notebook/figures/keys";
+import { createModel, disposeModel } from "../lib/nn/params";
 
 test("multiply-adds: quadratic forms grow as T², linear forms as T", () => {
   const s = { T: 1024, L: 64, S: 64, dK: 32, dV: 64 };
-  for (const f of ["full", "quadratic"] as const) {
+  for (const f of ["full", "vq-quadratic"] as const) {
     const r = attentionMultiplyAdds(f, { ...s, T: 2048 }) / attentionMultiplyAdds(f, s);
     assert.ok(r > 3.9 && r <= 4, `${f}: ×${r}`);
   }
-  for (const f of ["parallel", "recurrent"] as const) assert.equal(attentionMultiplyAdds(f, { ...s, T: 2048 }) / attentionMultiplyAdds(f, s), 2);
-  assert.equal(attentionMultiplyAdds("parallel", s), 1024 * ((3 * 64 + 1 + 128) * 32 + (128 + 128) * 64));
+  for (const f of ["vq-parallel", "vq-recurrent"] as const) assert.equal(attentionMultiplyAdds(f, { ...s, T: 2048 }) / attentionMultiplyAdds(f, s), 2);
+  assert.equal(attentionMultiplyAdds("vq-parallel", s), 1024 * ((3 * 64 + 1 + 128) * 32 + (128 + 128) * 64));
 });
 
 test("timeAttention returns a positive time for every form and leaks nothing", async () => {
   await initBackend(testBackend());
   const before = tf.memory().numTensors;
-  for (const f of ["full", "quadratic", "parallel", "recurrent"] as const) assert.ok(timeAttention(f, { T: 32, L: 8, S: 8, dK: 4, dV: 4 }, 1) > 0);
+  for (const f of ["full", "vq-quadratic", "vq-parallel", "vq-recurrent"] as const) assert.ok(timeAttention(f, { T: 32, L: 8, S: 8, dK: 4, dV: 4 }, 1) > 0);
   assert.equal(tf.memory().numTensors, before);
 });
 

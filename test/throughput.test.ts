@@ -6,9 +6,11 @@ import * as tf from "../lib/runtime/tf";
 import { initBackend } from "../lib/runtime/backend";
 import { ModelConfig, getPreset } from "../lib/config";
 import {
-  StepTiming, completeRow, describeRow, estimateStepBytes, flopSpeedup, flopsPerToken, kernelCategory, measureTrainStep, perTokenRatio, planPoint,
-  planThroughputSweep, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, throughputFigure, withStepShape,
-} from "../lib/experiments/throughput";
+  StepTiming, completeRow, describeRow, estimateStepBytes, kernelCategory, measureTrainStep, perTokenRatio, planPoint,
+  planThroughputSweep, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, withStepShape,
+} from "../lib/experiments/throughput/index";
+import { flopSpeedup, flopsPerToken } from "../lib/experiments/cost";
+import { throughputFigure } from "../lib/notebook/figures/throughput";
 
 /** d = 4, d_k = 2, d_v = 8, S = 3, L = M = 2, V = 5, one SHGA layer (two GAUs). */
 function handModel(over: Partial<ModelConfig> = {}): ModelConfig {

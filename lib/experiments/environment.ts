@@ -13,7 +13,6 @@ import { execFileSync } from "node:child_process";
 import * as tf from "../runtime/tf";
 import { ROOT } from "../util/io";
 import { backendInfo, describeBackend } from "../runtime/backend";
-import { CHROMIUM_PATH } from "../notebook/plots";
 import { median, std } from "../util/stats";
 
 /** One size of the matmul sweep. */
@@ -102,6 +101,12 @@ function venvVersion(dist: string): string {
   }
   return "not installed (run npm run setup)";
 }
+
+/**
+ * The Chromium that exports figures: the path lib/notebook/render.ts launches (TVQ_CHROMIUM, else
+ * /usr/bin/chromium), read here from the same setting because experiments/ does not import notebook/.
+ */
+const CHROMIUM_PATH = process.env.TVQ_CHROMIUM ?? "/usr/bin/chromium";
 
 function chromiumVersion(): string {
   try {

@@ -8,33 +8,24 @@
  * passes the straight-through gradient only to the keys the linear forms hold exactly (attention.ts).
  */
 import * as tf from "../runtime/tf";
-import { AttnState, XLBias, initialAttnState, vqAttentionParallel, vqAttentionQuadratic, vqAttentionRecurrent } from "../nn/attention";
+import { XLBias, vqAttentionQuadratic } from "../nn/attention";
+import { vqAttentionParallel, vqAttentionRecurrent } from "../nn/attention-linear";
+import { AttnState, initialAttnState } from "../nn/state";
 import { rmsNorm } from "../nn/norm";
 import { quantize } from "../nn/vq";
+import { AttnType } from "../config";
+import { Rng } from "../runtime/rng";
+import { AttentionShape } from "./cost";
 
-export interface EquivalenceOptions {
-  /** T tokens (one call, starting a sequence) */
-  T: number;
-  /** L block length */
-  L: number;
-  /** M memory length (default L; the parallel form runs only when M = L) */
-  M?: number;
-  /** S codebook size */
-  S: number;
-  dK: number;
-  dV: number;
-  /** batch (default 1) */
-  B?: number;
-  /** query heads (default 1) */
-  H?: number;
-  /** key/value heads (default H; 1 = multi-query) */
-  hKV?: number;
+/** One random problem of the check: the attention shape, the inputs' width and seed, the cache switches. */
+export interface EquivalenceOptions extends AttentionShape {
   /** width of the random inputs x (default 16) */
   dModel?: number;
   seed: number;
   /** compressive cache on/off */
   aggCache: boolean;
-  /** gradients through the carried window/cache inside the call (default true; off: only b vs c is meaningful) */
+  /** gradients through the carried window/cache inside the call (default true; off: only vq-parallel vs
+   *  vq-recurrent is meaningful) */
   gradThruCache?: boolean;
 }
 
@@ -51,11 +42,12 @@ export interface FormDiff {
 
 export interface EquivalenceResult {
   options: Required<EquivalenceOptions>;
-  /** (b) vs (a) */
+  /** vq-recurrent vs vq-quadratic */
   recurrent: FormDiff;
-  /** (c) vs (a); only when M = L */
+  /** vq-parallel vs vq-quadratic; only when M = L */
   parallel?: FormDiff;
-  /** (c) vs (b); only when M = L (meaningful also with gradThruCache off, where (a) is not the reference) */
+  /** vq-parallel vs vq-recurrent; only when M = L (meaningful also with gradThruCache off, where vq-quadratic is
+   *  not the reference) */
   parallelVsRecurrent?: FormDiff;
   /** largest absolute difference over everything compared */
   maxAbs: number;
@@ -92,6 +84,25 @@ export function equivalenceDefaults(o: EquivalenceOptions): Required<Equivalence
   return full;
 }
 
+/** Larger problems: batch > 1, several heads, multi-query attention, M ≠ L, the cache off, a longer T. */
+const LARGER_PROBLEMS: EquivalenceOptions[] = [
+  { T: 48, L: 8, S: 16, dK: 8, dV: 12, seed: 3, aggCache: true },
+  { T: 32, L: 8, S: 9, dK: 4, dV: 6, B: 2, H: 3, hKV: 1, seed: 7, aggCache: false },
+  { T: 40, L: 8, S: 6, dK: 8, dV: 12, B: 3, seed: 4, aggCache: true },
+  { T: 30, L: 5, M: 10, S: 7, dK: 6, dV: 5, B: 2, seed: 5, aggCache: true },
+  { T: 32, L: 8, S: 9, dK: 4, dV: 6, B: 2, H: 2, seed: 6, aggCache: true },
+  { T: 96, L: 16, S: 32, dK: 16, dV: 24, B: 2, seed: 9, aggCache: true },
+];
+
+/**
+ * The problems of the check: every (L, M) from `divisors` of T = 12 (the official test grid) with the cache on
+ * and off, then the first `larger` of six larger problems.
+ */
+export function equivalenceProblems(divisors: number[], larger: number): EquivalenceOptions[] {
+  const grid = [true, false].flatMap((aggCache) => divisors.flatMap((L) => divisors.map((M) => ({ T: 12, L, M, S: 5, dK: 4, dV: 6, seed: 10 * L + M, aggCache }))));
+  return [...grid, ...LARGER_PROBLEMS.slice(0, larger)];
+}
+
 /** [B, T, n·d] → [B, n, T, d] */
 function heads(x: tf.Tensor, n: number, d: number): tf.Tensor4D {
   const [B, T] = x.shape as number[];
@@ -99,15 +110,16 @@ function heads(x: tf.Tensor, n: number, d: number): tf.Tensor4D {
 }
 
 /**
- * Runs forms (a), (b) and (c) on one random problem and compares outputs and gradients.
+ * Runs vq-quadratic (the reference), vq-recurrent and, when M = L, vq-parallel on one random problem and compares
+ * outputs and gradients.
  */
 export function runEquivalence(options: EquivalenceOptions): EquivalenceResult {
   const o = equivalenceDefaults(options);
   const { T, L, M, S, dK, dV, B, H, hKV: h, dModel, seed } = o;
   let runs: { ref: Run; rec: Run; par?: Run } | undefined;
   tf.tidy(() => {
-    let s = seed * 1000;
-    const rnd = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, "float32", ++s);
+    const rng = new Rng(seed); // one tensor seed per random input
+    const rnd = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, "float32", rng.nextUint32());
     const x = rnd([B, T, dModel]);
     const wQ = rnd([dModel, H * dK], dModel ** -0.5);
     const wK = rnd([dModel, h * dK], dModel ** -0.5);
@@ -118,19 +130,19 @@ export function runEquivalence(options: EquivalenceOptions): EquivalenceResult {
     const cot = rnd([B, H, T, dV]);
     const zeros = (n: number, d: number) => tf.zeros([B, n, T, d]);
 
-    const run = (form: "a" | "b" | "c"): Run => {
+    const run = (form: Exclude<AttnType, "full">): Run => {
+      // the sublayer from x, with zero offsets dq, dk, dv whose gradients are those w.r.t. q, k, v
       const f = (xx: tf.Tensor, dq: tf.Tensor, dk: tf.Tensor, dv: tf.Tensor) => {
-        const q = tf.add(tf.mul(rmsNorm(heads(tf.matMul(xx.reshape([B * T, dModel]), wQ).reshape([B, T, H * dK]), H, dK)), scale), dq);
-        const k = tf.add(tf.mul(rmsNorm(heads(tf.matMul(xx.reshape([B * T, dModel]), wK).reshape([B, T, h * dK]), h, dK)), scale), dk);
-        const v = tf.add(heads(tf.sigmoid(tf.matMul(xx.reshape([B * T, dModel]), wV)).mul(tf.matMul(xx.reshape([B * T, dModel]), wV)).reshape([B, T, h * dV]), h, dV), dv);
+        const proj = (w: tf.Tensor, n: number, d: number) => heads(tf.matMul(xx.reshape([B * T, dModel]), w).reshape([B, T, n * d]), n, d);
+        const q = tf.add(tf.mul(rmsNorm(proj(wQ, H, dK)), scale), dq);
+        const k = tf.add(tf.mul(rmsNorm(proj(wK, h, dK)), scale), dk);
+        const vLin = proj(wV, h, dV);
+        const v = tf.add(tf.mul(tf.sigmoid(vLin), vLin), dv);
         const qk = quantize(k, C);
         const state: AttnState = initialAttnState(B, h, M, S, dK, dV);
         const lin = { blockLen: L, memLen: M, aggCache: o.aggCache, gradThruCache: o.gradThruCache, pos: 0 };
-        let out: tf.Tensor;
-        if (form === "a") out = vqAttentionQuadratic(q, qk, v, xl, { memLen: M, aggCache: o.aggCache, stBlockLen: L });
-        else if (form === "b") out = vqAttentionRecurrent(q, qk, v, C, xl, state, lin).out;
-        else out = vqAttentionParallel(q, qk, v, C, xl, state, lin).out;
-        return out;
+        if (form === "vq-quadratic") return vqAttentionQuadratic(q, qk, v, xl, { memLen: M, aggCache: o.aggCache, stBlockLen: L });
+        return form === "vq-recurrent" ? vqAttentionRecurrent(q, qk, v, C, xl, state, lin).out : vqAttentionParallel(q, qk, v, C, xl, state, lin).out;
       };
       const inputs = [x, zeros(H, dK), zeros(h, dK), zeros(h, dV)];
       const out = f(inputs[0], inputs[1], inputs[2], inputs[3]);
@@ -138,9 +150,9 @@ export function runEquivalence(options: EquivalenceOptions): EquivalenceResult {
       return { out: out.dataSync() as Float32Array, gradX: grads[0].dataSync() as Float32Array, gradQ: grads[1].dataSync() as Float32Array,
         gradK: grads[2].dataSync() as Float32Array, gradV: grads[3].dataSync() as Float32Array };
     };
-    const ref = run("a");
-    const rec = run("b");
-    const par = M === L ? run("c") : undefined;
+    const ref = run("vq-quadratic");
+    const rec = run("vq-recurrent");
+    const par = M === L ? run("vq-parallel") : undefined;
     runs = { ref, rec, par };
   });
   if (!runs) throw new Error("equivalence run produced nothing");
@@ -151,13 +163,22 @@ export function runEquivalence(options: EquivalenceOptions): EquivalenceResult {
   return { options: o, recurrent, parallel, parallelVsRecurrent, maxAbs: Math.max(...all.map((d) => d.abs)) };
 }
 
+/** A row of the equivalence table: the problem, the form, and the max absolute differences from vq-quadratic. */
+export interface EquivalenceRow {
+  T: number; L: number; M: number; S: number; B: number; H: number; h: number; cache: "on" | "off";
+  form: "vq-recurrent" | "vq-parallel";
+  out: number; "∂q": number; "∂k": number; "∂v": number; "∂x": number;
+  /** the largest relative difference of the row */
+  "max rel": number;
+}
+
 /** One flat table row per linear form of a result: the shape, then the max absolute differences. */
-export function equivalenceRows(r: EquivalenceResult): Array<Record<string, number | string>> {
+export function equivalenceRows(r: EquivalenceResult): EquivalenceRow[] {
   const o = r.options;
-  const shape = { T: o.T, L: o.L, M: o.M, S: o.S, B: o.B, H: o.H, h: o.hKV, cache: o.aggCache ? "on" : "off" };
-  const forms: Array<[string, FormDiff | undefined]> = [["recurrent (b)", r.recurrent], ["parallel (c)", r.parallel]];
-  return forms.filter(([, d]) => d).map(([form, d]) => ({
-    ...shape, form, out: d!.out.abs, "∂q": d!.gradQ.abs, "∂k": d!.gradK.abs, "∂v": d!.gradV.abs, "∂x": d!.gradX.abs,
-    "max rel": Math.max(d!.out.rel, d!.gradQ.rel, d!.gradK.rel, d!.gradV.rel, d!.gradX.rel),
-  }));
+  const shape = { T: o.T, L: o.L, M: o.M, S: o.S, B: o.B, H: o.H, h: o.hKV, cache: o.aggCache ? "on" as const : "off" as const };
+  const forms: Array<[EquivalenceRow["form"], FormDiff | undefined]> = [["vq-recurrent", r.recurrent], ["vq-parallel", r.parallel]];
+  return forms.flatMap(([form, d]) => (d ? [{
+    ...shape, form, out: d.out.abs, "∂q": d.gradQ.abs, "∂k": d.gradK.abs, "∂v": d.gradV.abs, "∂x": d.gradX.abs,
+    "max rel": Math.max(d.out.rel, d.gradQ.rel, d.gradK.rel, d.gradV.rel, d.gradX.rel),
+  }] : []));
 }

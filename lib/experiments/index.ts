@@ -8,4 +8,4 @@ export * from "./paper";
 export * from "./results";
 export * from "./row";
 export * from "./run";
-export * from "./throughput";
+export * from "./throughput/index";

@@ -1,13 +1,20 @@
 /**
- * Looking inside the quantizer: the keys of one attention sublayer, their shortcodes and codewords, and a 2-D
- * view of them. Keys are projected on the two leading principal axes of the keys (PCA by power iteration on the
- * d_k × d_k covariance); codewords are projected on the same axes, so a codeword sits among the keys it stands
- * for when the codebook fits them (C_s is the running mean of its keys, paper §5.2).
+ * Looking inside the quantizer: the keys of one attention sublayer, their shortcodes and codewords, and the axes
+ * of a 2-D view of them (lib/notebook/figures/keys.ts draws it). Keys are projected on the two leading principal
+ * axes of the keys (PCA by power iteration on the d_k × d_k covariance); codewords are projected on the same
+ * axes, so a codeword sits among the keys it stands for when the codebook fits them (C_s is the running mean of
+ * its keys: docs/paper.md §5.2).
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as tf from "../runtime/tf";
-import { Model, VQStats, forward, initState, disposeState, updateCodebooks } from "../nn/model";
-import { PlotlyFigure, paperLayout } from "../notebook/plots";
-import { codebook, quantizationMetrics, QuantizationMetrics, shortcodes } from "../nn/vq";
+import { loadDataset } from "../data/datasets";
+import { encodeBytes } from "../data/vocab";
+import { ROOT } from "../util/io";
+import { forward, updateCodebooks } from "../nn/model";
+import { Model } from "../nn/params";
+import { disposeState, initState } from "../nn/state";
+import { CodeStats, codebook, quantizationMetrics, QuantizationMetrics, shortcodes } from "../nn/vq";
 
 export interface KeysAndCodes {
   /** [n][d_k] keys (head 0) of the sampled positions */
@@ -27,7 +34,7 @@ export interface KeysAndCodes {
 export function fitCodebooks(m: Model, batches: tf.Tensor2D[]): void {
   for (const ids of batches) {
     const st = initState(m, ids.shape[0]);
-    let stats: VQStats[] = [];
+    let stats: CodeStats[] = [];
     tf.tidy(() => {
       const out = forward(m, ids, st, { training: false });
       stats = out.vqStats.map((s) => ({ codeSums: tf.keep(s.codeSums), codeCounts: tf.keep(s.codeCounts) }));
@@ -69,6 +76,53 @@ export function keysAndCodes(m: Model, ids: tf.Tensor2D, sublayer = 0): KeysAndC
 }
 
 /**
+ * Text to look at keys with: the FOLDOC training split (the offline Enwik8 stand-in) when it is available, else
+ * the bytes of this kit's attention source code as byte tokens (a notebook then still runs without data).
+ */
+export function probeText(): { text: Uint16Array; source: string } {
+  try {
+    return { text: loadDataset("foldoc").splits.train, source: "FOLDOC (the offline Enwik8 stand-in)" };
+  } catch {
+    return { text: encodeBytes(fs.readFileSync(path.join(ROOT, "lib", "nn", "attention.ts"))), source: "lib/nn/attention.ts (no dataset available)" };
+  }
+}
+
+/**
+ * B windows of n tokens of a token stream as a [B, n] int32 batch, window b of batch i starting at
+ * ((i·B + b)·n·7919) mod (length − n): spread over the stream, the same for the same i.
+ */
+export function textWindows(text: Uint16Array, i: number, B: number, n: number): tf.Tensor2D {
+  if (text.length <= n) throw new Error(`textWindows: the text has ${text.length} tokens, a window needs more than n = ${n}`);
+  const ids = new Int32Array(B * n);
+  for (let b = 0; b < B; b++) {
+    const start = ((i * B + b) * n * 7919) % (text.length - n);
+    ids.set(text.subarray(start, start + n), b * n);
+  }
+  return tf.tensor2d(ids, [B, n], "int32");
+}
+
+/**
+ * The keys of one sublayer on a probe batch before and after fitting the codebooks by EMA alone on `fitBatches`
+ * batches of text (fitCodebooks; the probe is batch 10 000, apart from the fitting batches 0, 1, …).
+ * @param text token stream; o.B, o.n: batch shape; o.sublayer: index into m.codebooks (default the last)
+ */
+export function codebookFit(m: Model, text: Uint16Array, o: { fitBatches: number; B: number; n: number; sublayer?: number }): { before: KeysAndCodes; after: KeysAndCodes } {
+  const sublayer = o.sublayer ?? m.codebooks.length - 1;
+  const probe = textWindows(text, 10_000, o.B, o.n);
+  try {
+    const before = keysAndCodes(m, probe, sublayer);
+    for (let i = 0; i < o.fitBatches; i++) {
+      const batch = textWindows(text, i, o.B, o.n);
+      fitCodebooks(m, [batch]);
+      batch.dispose();
+    }
+    return { before, after: keysAndCodes(m, probe, sublayer) };
+  } finally {
+    probe.dispose();
+  }
+}
+
+/**
  * The two leading principal axes of a set of points (power iteration with deflation, deterministic start).
  * @param points [n][d]
  * @returns mean [d] and axes [2][d] (unit vectors)
@@ -97,25 +151,4 @@ export function principalAxes2(points: number[][]): { mean: number[]; axes: numb
 /** Coordinates of points on principal axes. points [n][d] → [n][2] */
 export function project2(points: number[][], basis: { mean: number[]; axes: number[][] }): number[][] {
   return points.map((p) => basis.axes.map((ax) => ax.reduce((acc, a, j) => acc + a * (p[j] - basis.mean[j]), 0)));
-}
-
-/**
- * Keys as dots coloured by shortcode and the codewords in use as black crosses, on the keys' two principal axes.
- * @param kc from keysAndCodes
- * @param title figure title
- */
-export function keysFigure(kc: KeysAndCodes, title?: string): PlotlyFigure {
-  const basis = principalAxes2(kc.keys);
-  const pk = project2(kc.keys, basis);
-  const used = [...new Set(kc.codes)].sort((a, b) => a - b);
-  const pc = project2(used.map((s) => kc.codewords[s]), basis);
-  return {
-    data: [
-      { type: "scattergl", mode: "markers", name: "keys (colour = shortcode)", x: pk.map((p) => p[0]), y: pk.map((p) => p[1]),
-        text: kc.codes.map((z) => `code ${z}`), marker: { size: 4, opacity: 0.55, color: kc.codes, colorscale: "Rainbow" } },
-      { type: "scatter", mode: "markers", name: "codewords in use", x: pc.map((p) => p[0]), y: pc.map((p) => p[1]),
-        text: used.map((s) => `codeword ${s}`), marker: { size: 9, symbol: "x", color: "#000", line: { width: 1 } } },
-    ],
-    layout: paperLayout({ title, x: "first principal axis of the keys", y: "second principal axis" }),
-  };
 }

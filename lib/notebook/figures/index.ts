@@ -1,3 +1,5 @@
 /** Figures of the notebooks, one module per kind. */
 export * from "./ablation";
 export * from "./curves";
+export * from "./keys";
+export * from "./throughput";
