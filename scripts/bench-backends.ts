@@ -17,16 +17,23 @@ import { median, std } from "../lib/util/stats";
 import { PATHS } from "../lib/util/io";
 import { gitState } from "../lib/experiments/results";
 import { saveTable, tableText } from "../lib/notebook/tables";
-import { FlagSpec, parseFlags, UsageError, usageLines } from "./args";
+import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
-const FLAGS: FlagSpec = {
-  backends: { kind: "string", help: "comma-separated backends to measure (default native,wasm,cpu)" },
-  sizes: { kind: "string", help: "comma-separated matMul sizes n (default 256,512,1024)" },
-  reps: { kind: "number", help: "timed repeats per matMul size, median reported (default 3)" },
-  steps: { kind: "number", help: "timed training steps after one warm-up step, median reported (default 3)" },
-  out: { kind: "string", help: "CSV file to write (default results/backends.csv)" },
-  child: { kind: "string", help: "(internal) measure this one backend and print JSON rows" },
-  help: { kind: "boolean", help: "print this help" },
+const CLI: CommandSpec = {
+  command: "npm run bench:backends",
+  args: "[--backends native,wasm,cpu] [--sizes 256,512,1024] [--reps N] [--steps N] [--out FILE]",
+  summary: "Compares the backends in one run: square fp32 matMul GFLOP/s at a few sizes and the time of one Adam step of " +
+    "a small attention + MLP block, each backend in its own child process. Writes a CSV and prints one line per point.",
+  flags: {
+    backends: { kind: "string", value: "LIST", help: "comma-separated backends to measure", default: "native,wasm,cpu" },
+    sizes: { kind: "string", value: "LIST", help: "comma-separated matMul sizes n (n×n times n×n)", default: "256,512,1024" },
+    reps: { kind: "number", help: "timed repeats per matMul size, median reported", default: "3" },
+    steps: { kind: "number", help: "timed training steps after one warm-up step, median reported", default: "3" },
+    out: { kind: "string", value: "FILE", help: "CSV file to write", default: "results/backends.csv" },
+    child: { kind: "string", value: "BACKEND", help: "(internal) measure this one backend and print JSON rows", default: "none" },
+  },
+  examples: ["npm run bench:backends", "npm run bench:backends -- --backends wasm,cpu --sizes 256 --reps 1 --steps 1"],
+  notes: ["exit codes: 0 done (a backend that cannot load gets an 'unavailable' row), 1 a failure, 2 a bad command line"],
 };
 
 /** The training step's shape: B sequences, T tokens, width D, MLP width F. */
@@ -134,11 +141,7 @@ function parseList(value: unknown, fallback: string): string[] {
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), FLAGS);
-  if (flags.help) {
-    console.log(`usage: npm run bench:backends [-- flags]\n${usageLines(FLAGS)}`);
-    return;
-  }
+  const { flags } = parseCommand(CLI);
   const sizes = parseList(flags.sizes, "256,512,1024").map(Number);
   if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--sizes must be positive integers, got ${flags.sizes}`);
   const reps = (flags.reps as number | undefined) ?? 3;
@@ -178,7 +181,7 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   if (e instanceof UsageError) {
-    console.error(`bench-backends: ${e.message}\n${usageLines(FLAGS)}`);
+    console.error(`bench-backends: ${usageErrorText(e, CLI)}`);
     process.exit(2);
   }
   console.error(e instanceof Error ? e.stack ?? e.message : e);

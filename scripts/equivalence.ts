@@ -7,28 +7,43 @@
 // absolute difference exceeds 1e-5. TVQ_BACKEND=cpu|wasm|native picks the backend.
 import { describeBackend, initBackend } from "../lib/runtime/backend";
 import { EquivalenceOptions, runEquivalence } from "../lib/experiments/equivalence";
+import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
 const TOLERANCE = 1e-5;
-const USAGE = "usage: npm run equivalence -- --T 48 --L 8 --S 16 --dk 8 --dv 12 --seed 3 --cache on|off [--M L] [--B 1] [--H 1] [--hkv H]";
+const CLI: CommandSpec = {
+  command: "npm run equivalence",
+  args: "[--T N] [--L N] [--S N] [--dk N] [--dv N] [--seed N] [--cache on|off] [--M N] [--B N] [--H N] [--hkv N]",
+  summary: "Checks the theorem on one random problem: the linear-time VQ-attention forms (block recurrence and " +
+    "block-parallel) against the quadratic definition over quantized keys, for outputs and gradients. Prints one JSON " +
+    `line (max absolute and relative differences per form and quantity).`,
+  flags: {
+    T: { kind: "number", help: "sequence length (a multiple of L)", default: "48" },
+    L: { kind: "number", help: "block length", default: "8" },
+    M: { kind: "number", help: "memory length of the relative-position band", default: "L" },
+    S: { kind: "number", help: "codebook size", default: "16" },
+    dk: { kind: "number", help: "key width d_k", default: "8" },
+    dv: { kind: "number", help: "value width d_v", default: "12" },
+    B: { kind: "number", help: "batch size", default: "1" },
+    H: { kind: "number", help: "query heads", default: "1" },
+    hkv: { kind: "number", help: "key/value heads (1 = multi-query)", default: "H" },
+    seed: { kind: "number", help: "seed of the random problem (≥ 0)", default: "0" },
+    cache: { kind: "string", value: "on|off", help: "the compressive cache (off: a sliding window of M + L keys)", default: "on" },
+  },
+  examples: ["npm run equivalence -- --T 48 --L 8 --S 16 --dk 8 --dv 12 --seed 3 --cache on", "npm run equivalence -- --T 64 --L 16 --H 4 --hkv 1 --cache off"],
+  notes: [`exit codes: 0 every absolute difference ≤ ${TOLERANCE}, 1 one exceeds it, 2 a bad command line or an error. ` +
+    "TVQ_BACKEND=cpu|wasm|native picks the backend."],
+};
 
-function parseArgs(argv: string[]): EquivalenceOptions {
-  const named = new Map<string, string>();
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i];
-    if (!key.startsWith("--") || i + 1 >= argv.length) throw new Error(`cannot read argument '${key}'\n${USAGE}`);
-    named.set(key.slice(2), argv[i + 1]);
-  }
-  const KNOWN = ["T", "L", "M", "S", "dk", "dv", "B", "H", "hkv", "seed", "cache"];
-  for (const k of named.keys()) if (!KNOWN.includes(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
+function parseOptions(argv: string[]): EquivalenceOptions {
+  const { flags } = parseCommand(CLI, argv);
   const int = (k: string, dflt?: number): number | undefined => {
-    const v = named.get(k);
+    const v = flags[k] as number | undefined;
     if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < (k === "seed" ? 0 : 1)) throw new Error(`--${k} ${v}: must be a positive integer\n${USAGE}`);
-    return n;
+    if (!Number.isInteger(v) || v < (k === "seed" ? 0 : 1)) throw new UsageError(`--${k} ${v}: must be a ${k === "seed" ? "non-negative" : "positive"} integer`);
+    return v;
   };
-  const cache = named.get("cache") ?? "on";
-  if (cache !== "on" && cache !== "off") throw new Error(`--cache ${cache}: use on or off\n${USAGE}`);
+  const cache = (flags.cache as string | undefined) ?? "on";
+  if (cache !== "on" && cache !== "off") throw new UsageError(`--cache ${cache}: use on or off`);
   const o: EquivalenceOptions = {
     T: int("T", 48)!, L: int("L", 8)!, M: int("M"), S: int("S", 16)!, dK: int("dk", 8)!, dV: int("dv", 12)!,
     B: int("B"), H: int("H"), hKV: int("hkv"), seed: int("seed", 0)!, aggCache: cache === "on",
@@ -37,7 +52,7 @@ function parseArgs(argv: string[]): EquivalenceOptions {
 }
 
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   await initBackend();
   const t0 = Date.now();
   const r = runEquivalence(opts);
@@ -48,6 +63,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.message : String(e));
+  console.error(e instanceof UsageError ? usageErrorText(e, CLI) : e instanceof Error ? e.message : String(e));
   process.exit(2);
 });

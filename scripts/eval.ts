@@ -5,28 +5,33 @@ import * as path from "node:path";
 import { describeBackend, initBackend } from "../lib/runtime/backend";
 import { getPreset, presetNames } from "../lib/config";
 import { atomicWriteJSON } from "../lib/util/io";
-import { disposeModel } from "../lib/nn/model";
+import { disposeModel } from "../lib/nn/params";
 import { Progress, createProgress } from "../lib/util/progress";
 import { evaluate } from "../lib/train/evaluate";
-import { loadRunDataset, loadRunModel, readRunConfig } from "../lib/train/loop";
-import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
+import { loadRunDataset, loadRunModel, readRunConfig } from "../lib/train/run-folder";
+import { CommandSpec, UsageError, applySettings, parseCommand, runMain } from "./args";
 import { datasetSpec } from "./data";
 
-const SPEC: FlagSpec = {
-  out: { kind: "string", help: "the run folder (its config.json, tokenizer.json and last checkpoint)" },
-  split: { kind: "string", help: "validation or test (default test)" },
-  data: { kind: "string", help: "evaluate on another dataset or file (default: the run's dataset), with the run's tokenizer" },
-  tokens: { kind: "number", help: "score only the first windows covering this many tokens (default 0 = the whole split)" },
-  preset: { kind: "string", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides` },
-  set: { kind: "list", help: "with --preset: the overrides the run was trained with" },
-  quiet: { kind: "boolean", help: "no progress bar" },
-  help: { kind: "boolean", help: "show this help" },
+const CLI: CommandSpec = {
+  command: "npm run eval",
+  args: "--out DIR [--split validation|test] [--data NAME|FILE] [--tokens N] [--preset NAME --set section.field=value ...]",
+  summary: "Evaluates a trained run on one split, over windows of T with the state reset per window. stdout: one JSON line " +
+    "{split, loss, bpb, ppl, word_ppl, tokens, ...}, also written to <out>/eval-<split>.json.",
+  flags: {
+    out: { kind: "string", value: "DIR", help: "the run folder (its config.json, tokenizer.json and last checkpoint)", default: "required" },
+    split: { kind: "string", value: "validation|test", help: "the split to score (train also works)", default: "test" },
+    data: { kind: "string", value: "NAME|FILE", help: "evaluate on another dataset or file, with the run's tokenizer", default: "the run's dataset" },
+    tokens: { kind: "number", help: "score only the first windows covering this many tokens; 0 = the whole split", default: "0" },
+    preset: { kind: "string", value: "NAME", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides`, default: "no check" },
+    set: { kind: "list", value: "section.field=value", help: "with --preset: the overrides the run was trained with", default: "none" },
+    quiet: { kind: "boolean", help: "no progress bar" },
+  },
+  examples: ["npm run eval -- --out runs/tiny-foldoc --split test", "npm run eval -- --out runs/tiny-foldoc --split validation --tokens 65536 --quiet"],
+  notes: ["exit codes: 0 done, 1 the evaluation failed (e.g. not a run folder), 2 a bad command line"],
 };
-const USAGE = `usage: npm run eval -- --out runs/x [--split validation|test] [--data NAME|FILE] [--tokens N]\n${usageLines(SPEC)}`;
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), SPEC);
-  if (flags.help) return void console.log(USAGE);
+  const { flags } = parseCommand(CLI);
   if (flags.out === undefined) throw new UsageError("--out is required: the folder of a training run");
   const outDir = path.resolve(String(flags.out));
   const split = String(flags.split ?? "test");
@@ -62,4 +67,4 @@ async function main(): Promise<void> {
   }
 }
 
-runMain(main, USAGE);
+runMain(main, CLI);

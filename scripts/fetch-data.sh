@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetches the offline datasets of the kit (see ../shared/data-sources.md and the "Data" section of
-# environment.md) into data/cache, verifies them and writes the decompressed forms the loaders in lib/data read:
+# Fetches the offline datasets of the kit (the "Data" section of environment.md says what each one is, where it
+# comes from and why it stands in for a dataset of the paper) into data/cache, verifies them and writes the
+# decompressed forms the loaders in lib/data read:
 #
 #   Debian dict-foldoc                 -> data/cache/foldoc.bytes          (Enwik8 stand-in, 5,578,809 bytes)
 #   Debian dict-gcide                  -> data/cache/gcide.bytes           (larger Enwik8 stand-in, 39,952,321 bytes)
@@ -17,6 +18,29 @@
 # Usage: bash scripts/fetch-data.sh            (all datasets)
 #        TVQ_SKIP_WALLPAPERS=1 bash scripts/fetch-data.sh   (skip the 94 MB wallpaper package)
 set -uo pipefail
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help)
+      cat <<'EOF_USAGE'
+usage: bash scripts/fetch-data.sh
+
+Fetches the offline datasets (foldoc, gcide, fashion-mnist, the wallpaper photos) into data/cache/ with
+apt-get download + dpkg-deb -x (nothing is installed system-wide), checks them by SHA-256 and size, and builds
+the decoded caches. Idempotent; npm run setup calls it. Without apt it says what is missing and exits 0.
+
+flags:
+  -h, --help   print this help and exit
+
+environment:
+  TVQ_SKIP_WALLPAPERS=1   skip the 94 MB wallpaper package (default: fetch it)
+
+example:
+  TVQ_SKIP_WALLPAPERS=1 bash scripts/fetch-data.sh
+EOF_USAGE
+      exit 0 ;;
+    *) echo "[fetch-data] unknown argument '$arg'; it takes none but --help" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 
 CACHE=$PWD/data/cache

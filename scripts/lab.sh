@@ -4,6 +4,30 @@
 # (seconds when nothing changed; TVQ_LAB_SETUP=0 skips it). Extra arguments go to `jupyter lab`, e.g.
 #   npm run lab -- --port=8890 --no-browser
 set -euo pipefail
+usage() {
+  cat <<'EOF_USAGE'
+usage: npm run lab -- [JUPYTER-LAB-ARGS ...]   (or: bash scripts/lab.sh ...)
+
+Starts JupyterLab 4 from the project venv on 127.0.0.1, serving the repository and opened in notebooks/, with the
+tslab (TypeScript) kernel and the hermetic Jupyter folders of scripts/env.sh. Runs setup first.
+
+arguments:
+  JUPYTER-LAB-ARGS   passed to `jupyter lab` unchanged (e.g. --port=8890 --no-browser); `.venv/bin/jupyter lab
+                     --help-all` lists them
+
+flags:
+  -h, --help         print this help and exit
+
+environment:
+  TVQ_LAB_SETUP=0    skip the setup step (default: 1, run it)
+
+example:
+  npm run lab -- --port=8890 --no-browser
+EOF_USAGE
+}
+for arg in "$@"; do
+  case "$arg" in -h | --help) usage; exit 0 ;; esac
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ "${TVQ_LAB_SETUP:-1}" != 0 ]; then bash scripts/setup.sh; fi
 # shellcheck source=scripts/env.sh

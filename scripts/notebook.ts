@@ -10,16 +10,54 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
+import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
 const REPO = path.resolve(__dirname, "..");
 const PYTHON = path.join(REPO, ".venv", "bin", "python");
 
+const CLI: CommandSpec = {
+  command: "npm run notebook",
+  args: "<notebook.ipynb> [--profile smoke|default] [--param name=value ...] [--out FILE] [--timeout SECONDS]",
+  summary: "Executes one notebook headlessly with the tslab kernel and saves the executed copy. Fails, naming the cell " +
+    "and its real error, when a cell throws or times out, or when an unhandled rejection or timer error happens.",
+  positionals: [{ name: "<notebook.ipynb>", help: "the notebook to run (relative to where you typed the command)" }],
+  flags: {
+    profile: { kind: "string", value: "smoke|default", help: "the notebook's profile: smoke (CI, minutes) or default (the real runs)", default: "default" },
+    param: { kind: "list", value: "name=value", help: "a parameter assigned after the cell tagged `parameters`; the value is JSON when it parses (numbers, booleans, arrays), else a string", default: "none" },
+    out: { kind: "string", value: "FILE", help: "where to write the executed copy", default: "<notebook folder>/executed/<name>.ipynb" },
+    timeout: { kind: "number", value: "SECONDS", help: "time limit per cell", default: "1800" },
+    kernel: { kind: "string", value: "NAME", help: "kernel to run", default: "the notebook's own, else tslab" },
+  },
+  examples: [
+    "npm run notebook -- notebooks/01-enwik8.ipynb --profile smoke",
+    "npm run notebook -- notebooks/10-ablation-codebook-size.ipynb --param 'S=[32,128]' --param 'seed=[0,1,2]'",
+  ],
+  notes: ["exit codes: 0 every cell ran, 1 a cell or the kernel failed, 2 a bad command line or a parameter the notebook does not declare"],
+};
+
+/** Checks the command line (the runner gets it unchanged); throws a UsageError. */
+function checkArgs(argv: string[]): void {
+  const { flags, positionals } = parseCommand(CLI, argv);
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? "name the notebook to run, e.g. notebooks/01-enwik8.ipynb"
+      : `one notebook at a time, got ${positionals.map((p) => JSON.stringify(p)).join(" ")} (use npm run main for several)`);
+  }
+  const profile = flags.profile as string | undefined;
+  if (profile !== undefined && profile !== "smoke" && profile !== "default") throw new UsageError(`--profile ${profile}: use smoke or default`);
+  for (const p of flags.param as string[]) {
+    if (!/^[A-Za-z_$][A-Za-z0-9_$]*=/.test(p)) throw new UsageError(`--param ${JSON.stringify(p)} must look like name=value, e.g. --param seed=3`);
+  }
+  const timeout = flags.timeout as number | undefined;
+  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout ${timeout}: use a number of seconds > 0`);
+}
+
 function main(argv: string[]): number {
-  if (argv.length === 0 || argv.includes("-h") || argv.includes("--help")) {
-    console.error(
-      "usage: npm run notebook -- <notebook.ipynb> [--profile smoke|default] [--param name=value ...] [--out path] [--timeout seconds]",
-    );
-    return argv.length === 0 ? 2 : 0;
+  try {
+    checkArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(usageErrorText(e, CLI));
+    return 2;
   }
   if (!existsSync(PYTHON) || !existsSync(path.join(REPO, ".venv", "share", "jupyter", "kernels", "tslab", "kernel.json"))) {
     console.error(`notebook: the project venv or the tslab kernel is missing (${PYTHON}); run \`npm run setup\` first`);

@@ -2,8 +2,27 @@
 // Each dataset is loaded through lib/data/datasets.ts exactly as a run would load it; a missing one is reported
 // and skipped. Usage: node --import tsx scripts/prepare-data.ts [name ...]
 import { describeDataset, loadDataset } from "../lib/data/datasets";
+import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
-const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["foldoc", "gcide", "gutenberg", "fashion-mnist", "wallpaper-patches"];
+const OFFLINE = ["foldoc", "gcide", "gutenberg", "fashion-mnist", "wallpaper-patches"];
+const CLI: CommandSpec = {
+  command: "node --import tsx scripts/prepare-data.ts",
+  args: "[NAME ...]",
+  summary: "Builds the decoded caches of the offline datasets (scripts/fetch-data.sh calls it) and prints their sizes; " +
+    "a dataset that is missing is reported and skipped.",
+  positionals: [{ name: "NAME", help: `datasets to prepare (default: ${OFFLINE.join(", ")})` }],
+  flags: {},
+  examples: ["node --import tsx scripts/prepare-data.ts foldoc gutenberg"],
+};
+let names: string[] = [];
+try {
+  names = parseCommand(CLI).positionals;
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(usageErrorText(e, CLI));
+  process.exit(2);
+}
+if (names.length === 0) names = OFFLINE;
 let failed = 0;
 for (const name of names) {
   const t0 = Date.now();

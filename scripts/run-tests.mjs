@@ -13,7 +13,28 @@ function walk(dir) {
     return statSync(p).isDirectory() ? walk(p) : p.endsWith(".test.ts") ? [p] : [];
   });
 }
+const USAGE = `usage: npm run test:unit -- [FILTER ...]   (or: node scripts/run-tests.mjs [FILTER ...])
+
+Runs test/**/*.test.ts with Node's test runner (TypeScript through tsx), one file at a time.
+
+arguments:
+  FILTER       run only the test files whose path contains one of these substrings (default: every test file)
+
+flags:
+  -h, --help   print this help and exit
+
+example:
+  npm run test:unit -- vq.test attention.test`;
 const filters = process.argv.slice(2);
+if (filters.includes("--help") || filters.includes("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const flag = filters.find((f) => f.startsWith("-"));
+if (flag) {
+  console.error(`error: unknown flag ${flag}: the arguments are test-file filters (substrings of test/**/*.test.ts paths), e.g. vq.test\n${USAGE.split("\n")[0]}`);
+  process.exit(2);
+}
 const files = walk("test").sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error(`no test files match ${JSON.stringify(filters)}`);

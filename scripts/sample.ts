@@ -9,26 +9,31 @@ import { disposeModel } from "../lib/nn/params";
 import { drawSample } from "../lib/train/sample";
 import { imageGridPNG } from "../lib/data/image";
 import { loadRunModel, readRunConfig, readRunData } from "../lib/train/run-folder";
-import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
+import { CommandSpec, UsageError, applySettings, parseCommand, runMain } from "./args";
 
-const SPEC: FlagSpec = {
-  out: { kind: "string", help: "the run folder (its config.json, tokenizer.json and last checkpoint)" },
-  num: { kind: "number", help: "samples drawn together (default 1 for text, 4 for images)" },
-  length: { kind: "number", help: "new tokens per text sample (default 512; images: one whole image)" },
-  prompt: { kind: "string", help: "text the samples continue (after the EOS that starts every sequence)" },
-  seed: { kind: "number", help: "sampling seed (default 0)" },
-  "top-p": { kind: "number", help: "nucleus p (default: the run's sampling.topP)" },
-  temperature: { kind: "number", help: "softmax temperature (default: the run's sampling.temperature)" },
-  png: { kind: "string", help: "image runs: where to write the PNG grid (default <out>/samples.png)" },
-  preset: { kind: "string", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides` },
-  set: { kind: "list", help: "with --preset: the overrides the run was trained with" },
-  help: { kind: "boolean", help: "show this help" },
+const CLI: CommandSpec = {
+  command: "npm run sample",
+  args: "--out DIR [--num N] [--length N] [--prompt TEXT] [--seed S] [--top-p P] [--temperature T] [--png FILE]",
+  summary: "Samples from a trained run with nucleus sampling and block length 1 (the recurrent state). Text samples go to " +
+    "stdout; image samples are written as one PNG grid.",
+  flags: {
+    out: { kind: "string", value: "DIR", help: "the run folder (its config.json, tokenizer.json and last checkpoint)", default: "required" },
+    num: { kind: "number", help: "samples drawn together", default: "1 for text, 4 for images" },
+    length: { kind: "number", help: "new tokens per text sample (images: always one whole image)", default: "512" },
+    prompt: { kind: "string", value: "TEXT", help: "text the samples continue (after the EOS that starts every sequence)", default: "none" },
+    seed: { kind: "number", value: "S", help: "sampling seed", default: "0" },
+    "top-p": { kind: "number", value: "P", help: "nucleus p", default: "the run's sampling.topP" },
+    temperature: { kind: "number", value: "T", help: "softmax temperature", default: "the run's sampling.temperature" },
+    png: { kind: "string", value: "FILE", help: "image runs: where to write the PNG grid", default: "<out>/samples.png" },
+    preset: { kind: "string", value: "NAME", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides`, default: "no check" },
+    set: { kind: "list", value: "section.field=value", help: "with --preset: the overrides the run was trained with", default: "none" },
+  },
+  examples: ['npm run sample -- --out runs/tiny-foldoc --length 400 --prompt "The " --seed 1', "npm run sample -- --out runs/fashion --num 8 --png samples.png"],
+  notes: ["exit codes: 0 done, 1 sampling failed (e.g. not a run folder), 2 a bad command line"],
 };
-const USAGE = `usage: npm run sample -- --out runs/x [--num N] [--length N] [--prompt TEXT] [--seed S] [--top-p P] [--temperature T]\n${usageLines(SPEC)}`;
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), SPEC);
-  if (flags.help) return void console.log(USAGE);
+  const { flags } = parseCommand(CLI);
   if (flags.out === undefined) throw new UsageError("--out is required: the folder of a training run");
   const outDir = path.resolve(String(flags.out));
   let requested = undefined;
@@ -64,4 +69,4 @@ async function main(): Promise<void> {
   }
 }
 
-runMain(main, USAGE);
+runMain(main, CLI);

@@ -37,7 +37,32 @@ NATIVE_DIR="$ROOT/.native"
 LT_DIR="$NATIVE_DIR/libtensorflow-$TF_VERSION"
 PKG="$ROOT/node_modules/@tensorflow/tfjs-node"
 FORCE=0
-[[ "${1:-}" == "--force" ]] && FORCE=1
+for arg in "$@"; do
+  case "$arg" in
+    --force) FORCE=1 ;;
+    -h | --help)
+      cat <<'EOF_USAGE'
+usage: bash scripts/setup-native.sh [--force]
+
+Builds @tensorflow/tfjs-node's binding offline against the libtensorflow of PyPI's tensorflow-cpu wheel, so the
+kit can compute on native TensorFlow. Each step is skipped when already done; npm run setup calls it.
+
+flags:
+  --force      rebuild even when the binding already loads (default: keep a working binding)
+  -h, --help   print this help and exit
+
+environment:
+  TVQ_SKIP_NATIVE=1       skip everything and exit 0
+  TVQ_TF_VERSION=2.xx.y   the tensorflow-cpu wheel to take libtensorflow from (default: 2.21.0)
+  TVQ_NODEDIR=DIR         the folder with include/node (default: npm's nodedir, else /usr)
+
+example:
+  bash scripts/setup-native.sh --force
+EOF_USAGE
+      exit 0 ;;
+    *) echo "[setup-native] unknown argument '$arg'; the flags are --force and --help" >&2; exit 2 ;;
+  esac
+done
 
 say() { echo "[setup-native] $*"; }
 fail() {

@@ -11,6 +11,30 @@
 #   6. the native TensorFlow backend (scripts/setup-native.sh, optional)
 # Usage: bash scripts/setup.sh      (npm run setup)
 set -euo pipefail
+usage() {
+  cat <<'EOF_USAGE'
+usage: npm run setup   (or: bash scripts/setup.sh)
+
+Installs everything the kit needs into the checkout, idempotently (a second run takes seconds): npm packages,
+the Python venv with JupyterLab, the tslab kernel, Chromium for figure export (as root with apt), the offline
+data sets (scripts/fetch-data.sh) and the native TensorFlow backend (scripts/setup-native.sh, optional).
+
+flags:
+  -h, --help   print this help and exit
+
+environment:
+  TVQ_SKIP_NATIVE=1      skip building the native backend (default: build it)
+  TVQ_SKIP_WALLPAPERS=1  skip the 94 MB wallpaper package (default: fetch it)
+
+example:
+  npm run setup
+EOF_USAGE
+}
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  "") ;;
+  *) echo "setup: unknown argument '$1': setup takes no arguments (npm run setup -- --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/env.sh
 source scripts/env.sh

@@ -18,7 +18,7 @@ import { paperComparisonName } from "../lib/notebook/report";
 import { splitProfiledName } from "../lib/notebook/profiles";
 import { formatCell } from "../lib/util/format";
 import { latestRows } from "../lib/experiments/ablation";
-import { FlagSpec, parseFlags, usageLines } from "./args";
+import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
 /** Columns that only identify or stamp a row; never shown. */
 const HIDDEN = new Set(["run_uid", "run_dir", "git_dirty", "backend_detail", "node", "experiment", "timestamp"]);
@@ -183,28 +183,31 @@ export function writeSummary(opts: SummaryOptions = {}): string {
   return out;
 }
 
-const SPEC: FlagSpec = {
-  results: { kind: "string", help: "results folder (default results/)" },
-  figures: { kind: "string", help: "figures folder (default figures/)" },
-  out: { kind: "string", help: "output file (default <results>/summary.md)" },
-  help: { kind: "boolean", help: "show this help" },
+const CLI: CommandSpec = {
+  command: "npm run summary",
+  args: "[--results DIR] [--figures DIR] [--out FILE]",
+  summary: "Writes the one page that shows what the notebooks reproduced: the paper's numbers beside ours, then per " +
+    "experiment its figures and its results table (the latest row per run), then any other table in the results folder.",
+  flags: {
+    results: { kind: "string", value: "DIR", help: "results folder to read", default: "results/" },
+    figures: { kind: "string", value: "DIR", help: "figures folder to link", default: "figures/" },
+    out: { kind: "string", value: "FILE", help: "the markdown file to write", default: "<results>/summary.md" },
+  },
+  examples: ["npm run summary", "npm run summary -- --results /tmp/results --out /tmp/summary.md"],
+  notes: ["exit codes: 0 written, 1 it could not be written, 2 a bad command line"],
 };
 
 if (require.main === module) {
   try {
-    const flags = parseFlags(process.argv.slice(2), SPEC);
-    if (flags.help) {
-      console.log(`usage: npm run summary [-- flags]\n${usageLines(SPEC)}`);
-    } else {
-      const out = writeSummary({
-        resultsDir: flags.results !== undefined ? path.resolve(String(flags.results)) : undefined,
-        figuresDir: flags.figures !== undefined ? path.resolve(String(flags.figures)) : undefined,
-        out: flags.out !== undefined ? path.resolve(String(flags.out)) : undefined,
-      });
-      console.log(`summary: ${path.relative(ROOT, out)}`);
-    }
+    const { flags } = parseCommand(CLI);
+    const out = writeSummary({
+      resultsDir: flags.results !== undefined ? path.resolve(String(flags.results)) : undefined,
+      figuresDir: flags.figures !== undefined ? path.resolve(String(flags.figures)) : undefined,
+      out: flags.out !== undefined ? path.resolve(String(flags.out)) : undefined,
+    });
+    console.log(`summary: ${path.relative(ROOT, out)}`);
   } catch (e) {
-    console.error(`summary: ${(e as Error).message}`);
-    process.exitCode = 1;
+    console.error(`summary: ${e instanceof UsageError ? usageErrorText(e, CLI) : (e as Error).message}`);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
   }
 }

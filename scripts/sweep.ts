@@ -11,19 +11,25 @@
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { Combination, describeCombination, notebookExperiment, parseGrid, runSweep, sweepSummary } from "../lib/notebook/sweep";
-import { FlagSpec, UsageError, parseFlags, usageLines } from "./args";
+import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
 const REPO = path.resolve(__dirname, "..");
 
-const SPEC: FlagSpec = {
-  param: { kind: "list", help: "name=v1,v2,... values to sweep (repeatable; a single value fixes a parameter)" },
-  profile: { kind: "string", help: "smoke | default (default: default)" },
-  timeout: { kind: "number", help: "seconds per cell, passed to the notebook runner" },
-  "dry-run": { kind: "boolean", help: "list what would run and what is skipped, run nothing" },
+const CLI: CommandSpec = {
+  command: "npm run sweep",
+  args: "<notebook.ipynb> --param name=v1,v2,... [--param ...] [--profile smoke|default] [--timeout SECONDS] [--dry-run]",
+  summary: "Reruns one notebook over the cartesian product of the parameter lists, one notebook run per combination, " +
+    "skipping combinations whose results row already exists (so an interrupted sweep resumes).",
+  positionals: [{ name: "<notebook.ipynb>", help: "the notebook to sweep (it declares the swept parameters with `let`)" }],
+  flags: {
+    param: { kind: "list", value: "name=v1,v2,...", help: "values to sweep; a single value fixes a parameter", default: "none (one run with the notebook's own values)" },
+    profile: { kind: "string", value: "smoke|default", help: "the notebook profile of every run", default: "default" },
+    timeout: { kind: "number", value: "SECONDS", help: "time limit per cell, passed to the notebook runner", default: "the runner's, 1800" },
+    "dry-run": { kind: "boolean", help: "list what would run and what is skipped; run nothing" },
+  },
+  examples: ["npm run sweep -- notebooks/10-ablation-codebook-size.ipynb --param S=32,64,128 --param seed=0,1,2"],
+  notes: ["exit codes: 0 every combination ran or was skipped, 1 a combination failed, 2 a bad command line"],
 };
-
-const USAGE = `usage: npm run sweep -- <notebook.ipynb> [flags]\n${usageLines(SPEC)}\n` +
-  "example: npm run sweep -- notebooks/10-ablation-codebook-size.ipynb --param S=32,64,128 --param seed=0,1,2";
 
 /** File name of a combination's executed copy: "S=32_seed=0" (unsafe characters become '-'). */
 export function combinationSlug(c: Combination): string {
@@ -60,29 +66,26 @@ function runNotebook(notebook: string, c: Combination, profile: string, timeout:
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.includes("-h") || argv.includes("--help")) {
-    console.log(USAGE);
-    return 0;
-  }
-  const notebookArg = argv[0];
-  if (!notebookArg || notebookArg.startsWith("--")) {
-    console.error(USAGE);
-    return 2;
-  }
-  let flags, grid;
+  let flags, grid, notebookArg: string;
   try {
-    flags = parseFlags(argv.slice(1), SPEC);
+    const parsed = parseCommand(CLI, argv);
+    flags = parsed.flags;
+    if (parsed.positionals.length !== 1) {
+      throw new UsageError(parsed.positionals.length === 0 ? "name the notebook to sweep, e.g. notebooks/10-ablation-codebook-size.ipynb"
+        : `one notebook at a time, got ${parsed.positionals.map((p) => JSON.stringify(p)).join(" ")}`);
+    }
+    notebookArg = parsed.positionals[0];
     grid = parseGrid(flags.param as string[]);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof Error) {
-      console.error(`sweep: ${e.message}\n${USAGE}`);
+    if (e instanceof Error) {
+      console.error(`sweep: ${usageErrorText(e, CLI)}`);
       return 2;
     }
     throw e;
   }
   const profile = (flags.profile as string | undefined) ?? "default";
   if (profile !== "smoke" && profile !== "default") {
-    console.error(`sweep: --profile ${profile} is not known; use smoke or default`);
+    console.error(`sweep: error: --profile ${profile} is not known; use smoke or default`);
     return 2;
   }
   // npm runs scripts from the package root: resolve the notebook from where the user typed the command.

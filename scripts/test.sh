@@ -4,6 +4,31 @@
 # "N passed, N failed" counting the unit tests (node's test runner), the type check and each notebook.
 # Usage: bash scripts/test.sh [test-file-filter ...]   (filters go to scripts/run-tests.mjs; notebooks always run)
 set -uo pipefail
+usage() {
+  cat <<'EOF_USAGE'
+usage: npm test -- [FILTER ...]   (or: bash scripts/test.sh [FILTER ...])
+
+Sets up, type-checks, runs the unit tests (again on the native and wasm backends when no filter is given), then
+executes every notebook in the smoke profile. Runs every step even after a failure and ends with one line
+"N passed, N failed"; exits non-zero when anything failed.
+
+arguments:
+  FILTER       run only the unit-test files whose path contains one of these substrings (default: all);
+               the type check and the notebooks always run
+
+flags:
+  -h, --help   print this help and exit
+
+example:
+  npm test -- vq.test attention.test
+EOF_USAGE
+}
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help) usage; exit 0 ;;
+    -*) echo "test: unknown flag '$arg': the arguments are test-file filters, e.g. npm test -- vq.test (npm test -- --help)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 T0=$SECONDS
 bash scripts/setup.sh || { echo "test: setup failed; nothing was tested"; echo "0 passed, 1 failed"; exit 1; }

@@ -6,26 +6,37 @@ import * as path from "node:path";
 import { describeBackend, initBackend } from "../lib/runtime/backend";
 import { Config, getPreset, presetNames, validateConfig } from "../lib/config";
 import { PATHS } from "../lib/util/io";
-import { disposeModel } from "../lib/nn/model";
-import { RUN_FILES, checkOutDir, readRunConfig, readRunData, trainRun } from "../lib/train/loop";
+import { disposeModel } from "../lib/nn/params";
+import { trainRun } from "../lib/train/loop";
+import { RUN_FILES, checkOutDir, readRunConfig, readRunData } from "../lib/train/run-folder";
 import { TokenizerJSON } from "../lib/data/vocab";
-import { FlagSpec, UsageError, applySettings, parseFlags, usageLines, runMain } from "./args";
+import { CommandSpec, UsageError, applySettings, parseCommand, parseFlags, runMain } from "./args";
 import { loadCliDataset } from "./data";
 
-const SPEC: FlagSpec = {
-  preset: { kind: "string", help: `config preset: ${presetNames().join(", ")} (with --resume: default the run's own config)` },
-  data: { kind: "string", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes (with --resume: default the run's)" },
-  out: { kind: "string", help: "run folder (default runs/<preset>-<data>); an existing one is refused unless --resume" },
-  resume: { kind: "boolean", help: "continue the run in --out from its last checkpoint" },
-  steps: { kind: "number", help: "parameter updates in the run (sets train.maxSteps, the schedule length)" },
-  seed: { kind: "number", help: "seed of initialization, data order and dropout (sets train.seed)" },
-  set: { kind: "list", help: "override a config field, repeatable: --set train.lrMax=1e-3 --set model.nCode=32" },
-  tokenizer: { kind: "string", help: "text tokenizer: bytes (default) or bpe (trained on the train split; saved with the run)" },
-  "bpe-vocab": { kind: "number", help: "vocabulary size of a new BPE tokenizer (default 4096)" },
-  quiet: { kind: "boolean", help: "no progress bar" },
-  help: { kind: "boolean", help: "show this help" },
+const CLI: CommandSpec = {
+  command: "npm run train",
+  args: "--preset NAME --data NAME|FILE [--out DIR] [--resume] [--steps N] [--seed S] [--set section.field=value ...]",
+  summary: "Trains one run (or resumes it from its last checkpoint). stdout: one JSON line per evaluation, then a summary " +
+    "line {val_bpb, val_loss, val_ppl, steps, tokens_per_s, out}; progress and the backend go to stderr.",
+  flags: {
+    preset: { kind: "string", value: "NAME", help: `config preset: ${presetNames().join(", ")}`, default: "required unless --resume, which reuses the run's own config" },
+    data: { kind: "string", value: "NAME|FILE", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes", default: "required unless --resume, which reuses the run's dataset" },
+    out: { kind: "string", value: "DIR", help: "run folder; an existing one is refused unless --resume", default: "runs/<preset>-<data>" },
+    resume: { kind: "boolean", help: "continue the run in --out from its last checkpoint" },
+    steps: { kind: "number", help: "parameter updates in the run (sets train.maxSteps, the schedule length)", default: "the preset's train.maxSteps" },
+    seed: { kind: "number", value: "S", help: "seed of initialization, data order and dropout (sets train.seed)", default: "the preset's train.seed" },
+    set: { kind: "list", value: "section.field=value", help: "override a config field, e.g. --set train.lrMax=1e-3 --set model.nCode=32", default: "none" },
+    tokenizer: { kind: "string", value: "bytes|bpe", help: "text tokenizer; bpe is trained on the train split and saved with the run", default: "bytes" },
+    "bpe-vocab": { kind: "number", help: "vocabulary size of a new BPE tokenizer", default: "4096" },
+    quiet: { kind: "boolean", help: "no progress bar" },
+  },
+  examples: [
+    "npm run train -- --preset tiny --data foldoc --out runs/tiny-foldoc --steps 200",
+    "npm run train -- --preset cpu-small --data ./my-corpus.txt --out runs/mine --set model.nCode=128",
+    "npm run train -- --out runs/tiny-foldoc --resume",
+  ],
+  notes: ["exit codes: 0 done, 1 the run failed (the error names the value and the fix), 2 a bad command line"],
 };
-const USAGE = `usage: npm run train -- --preset tiny --data foldoc --out runs/x [--resume] [--steps N] [--seed S] [--set k=v ...]\n${usageLines(SPEC)}`;
 
 /** The config a command line asks for: preset (or the run's saved config when resuming) + flags. */
 function requestedConfig(flags: ReturnType<typeof parseFlags>, outDir: string): Config {
@@ -40,11 +51,7 @@ function requestedConfig(flags: ReturnType<typeof parseFlags>, outDir: string): 
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), SPEC);
-  if (flags.help) {
-    console.log(USAGE);
-    return;
-  }
+  const { flags } = parseCommand(CLI);
   if (flags.data === undefined && !(flags.resume && flags.out !== undefined)) {
     throw new UsageError("--data is required: a dataset name or the path of a file");
   }
@@ -74,4 +81,4 @@ async function main(): Promise<void> {
   }));
 }
 
-runMain(main, USAGE);
+runMain(main, CLI);
