@@ -1,5 +1,5 @@
 // Evaluates a trained run on a split: npm run eval -- --out runs/x [--split test] [--data foldoc] [--tokens N]
-// [--preset tiny --set ...]. Windows of T with the state reset per window (paper §1.4). stdout: one JSON line
+// [--preset tiny --set ...]. Windows of T with the state reset per window (docs/paper.md §1.4). stdout: one JSON line
 // {"split", "loss", "bpb", "ppl", "word_ppl", "tokens", ...}; also written to <out>/eval-<split>.json.
 import * as path from "node:path";
 import { describeBackend, initBackend } from "../lib/runtime/backend";
