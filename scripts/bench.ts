@@ -1,4 +1,4 @@
-// Training throughput of Transformer-VQ against the same architecture with full quadratic attention (paper §3),
+// Training throughput of Transformer-VQ against the same architecture with full quadratic attention (docs/paper.md §3),
 // side by side in one run, on each backend asked for:
 //
 //   npm run bench [-- --quick] [--backend native,wasm] [--T 1024,2048,...] [--layers 1] [--heads shga,mha,mqa]
@@ -27,26 +27,34 @@ import {
   smallModelConfig, speedupRows, throughputRow, throughputSweepRows,
 } from "../lib/experiments/throughput/index";
 import { throughputFigure } from "../lib/notebook/figures/throughput";
-import { FlagSpec, parseFlags, UsageError, usageLines } from "./args";
+import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
-const FLAGS: FlagSpec = {
-  quick: { kind: "boolean", help: "a small model and short T set (< 3 minutes): checks the pipeline, not the claim" },
-  backend: { kind: "string", help: "comma-separated backends (default: native if it loads, else wasm)" },
-  T: { kind: "string", help: "comma-separated sequence lengths (default 1024,…,131072; quick: 128,256,512)" },
-  layers: { kind: "number", help: "layers (shga: two GAUs each; default 1)" },
-  heads: { kind: "string", help: "comma-separated head types shga,mha,mqa (default all three)" },
-  "head-T": { kind: "string", help: "sequence lengths of the mha / mqa points (default 2048,8192; quick: 128)" },
-  B: { kind: "number", help: "sequences per step (default 1)" },
-  reps: { kind: "number", help: "timed steps per point, median reported (default 3)" },
-  warmup: { kind: "number", help: "untimed steps per point (default 1)" },
-  "budget-gb": { kind: "number", help: "memory budget per point in GiB (default 12)" },
-  "memory-wait": { kind: "number", help: "seconds to wait for free memory before a point (shared machine; default 600), then skip it" },
-  "no-small": { kind: "boolean", help: "skip the cpu-small point" },
-  isolate: { kind: "boolean", help: "one child process per point, for a clean peak RSS each (default; quick: one per backend)" },
-  "no-figure": { kind: "boolean", help: "write the CSV only" },
-  out: { kind: "string", help: "output folder for throughput.csv and the figure (default results/ and figures/)" },
-  child: { kind: "string", help: "(internal) run one job given as JSON and print its row" },
-  help: { kind: "boolean", help: "print this help" },
+const CLI: CommandSpec = {
+  command: "npm run bench",
+  args: "[--quick] [--backend native,wasm] [--T 1024,2048,...] [--heads shga,mha,mqa] [--layers N] [--budget-gb N] [--out DIR] [flags]",
+  summary: "Training throughput of Transformer-VQ against the same architecture with full quadratic attention, per " +
+    "backend, head type and sequence length, plus the matmul peak and the cpu-small point. Writes throughput.csv and " +
+    "the figure throughput.{html,png,svg}, and prints one line per point.",
+  flags: {
+    quick: { kind: "boolean", help: "a small model and short T set (< 3 minutes): checks the pipeline, not the claim" },
+    backend: { kind: "string", value: "LIST", help: "comma-separated backends: native, wasm, cpu", default: "native if it loads, else wasm" },
+    T: { kind: "string", value: "LIST", help: "comma-separated sequence lengths, multiples of the block length", default: "1024,2048,…,131072; quick: 128,256" },
+    layers: { kind: "number", help: "layers (shga: two GAUs each)", default: "1" },
+    heads: { kind: "string", value: "LIST", help: "comma-separated head types: shga, mha, mqa", default: "all three" },
+    "head-T": { kind: "string", value: "LIST", help: "sequence lengths of the mha / mqa points", default: "2048,8192; quick: 128" },
+    B: { kind: "number", help: "sequences per step", default: "1" },
+    reps: { kind: "number", help: "timed steps per point, median reported", default: "3" },
+    warmup: { kind: "number", help: "untimed steps per point", default: "1" },
+    "budget-gb": { kind: "number", value: "GIB", help: "memory budget per point; quadratic points above it are skipped, VQ points use truncated backprop", default: "12" },
+    "memory-wait": { kind: "number", value: "SECONDS", help: "how long to wait for free memory before a point (shared machine), then skip it", default: "600" },
+    "no-small": { kind: "boolean", help: "skip the cpu-small point" },
+    isolate: { kind: "boolean", help: "one child process per point, for a clean peak RSS each; --isolate=false: one per backend", default: "on; quick: off" },
+    "no-figure": { kind: "boolean", help: "write the CSV only" },
+    out: { kind: "string", value: "DIR", help: "output folder for throughput.csv and the figure", default: "results/ and figures/" },
+    child: { kind: "string", value: "JSON", help: "(internal) run the jobs given as JSON and print their rows", default: "none" },
+  },
+  examples: ["npm run bench -- --quick", "npm run bench -- --backend native --T 2048,8192,32768 --heads shga --budget-gb 8"],
+  notes: ["exit codes: 0 done (skipped points are recorded as such), 1 a failure, 2 a bad command line"],
 };
 
 /** What a child process runs: one measurement (a child gets a list and prints one "@@ROW i {json}" line each). */
@@ -246,11 +254,7 @@ async function settings(flags: Record<string, unknown>): Promise<Settings> {
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), FLAGS);
-  if (flags.help) {
-    console.log(`usage: npm run bench [-- flags]\n${usageLines(FLAGS)}`);
-    return;
-  }
+  const { flags } = parseCommand(CLI);
   if (flags.child) {
     const jobs = JSON.parse(flags.child as string) as Job[];
     for (let i = 0; i < jobs.length; i++) console.log(`@@ROW ${i} ${JSON.stringify(await runJob(jobs[i]))}`);
@@ -289,7 +293,7 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   if (e instanceof UsageError) {
-    console.error(`bench: ${e.message}\n${usageLines(FLAGS)}`);
+    console.error(`bench: ${usageErrorText(e, CLI)}`);
     process.exit(2);
   }
   console.error(e instanceof Error ? e.stack ?? e.message : e);
