@@ -137,7 +137,7 @@ export interface Config {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Presets (data). Paper presets follow paper.md §4.1/4.2: the optimized-branch configs (T = 8192 / 8192 / 12288,
+// Presets (data). Paper presets follow docs/paper.md §4: the optimized-branch configs (T = 8192 / 8192 / 12288,
 // L = M = 512, S = 512, batch 32 / 32 / 16, one parameter update per sequence) with the legacy scripts' regularizers
 // and output heads. They are far beyond this machine; they exist so that the architecture (parameter count) and the
 // hyperparameters are written down once, as data.
