@@ -25,7 +25,7 @@ import { PATHS, ROOT, atomicWriteJSON, checkFileName, ensureDir, readJSON, readJ
 import { jsonDiff } from "../util/json";
 import { findCheckpoint } from "../train/checkpoint";
 import { disposeModel, Model } from "../nn/params";
-import { EvalRecord, RUN_FILES, StepMetrics, loadRunModel, trainRun } from "../train/index";
+import { EvalRecord, RUN_FILES, StepMetrics, TrainRunOptions, loadRunModel, trainRun } from "../train/index";
 import { EvalResult, evaluate } from "../train/evaluate";
 import { Sample, SampleRequest, SampleSettings, decodeSample, drawSample, sampleSettings } from "../train/sample";
 import { Dataset, LoadOptions, SplitName, loadDataset } from "../data/datasets";
@@ -41,7 +41,8 @@ import { progressCallback } from "../util/progress";
  */
 export type SampleSpec = Partial<SampleRequest>;
 
-export interface ExperimentSpec {
+/** What runExperiment runs. progress (bars for training, evaluation and sampling; default true), onMetrics and onEval as trainRun takes them. */
+export interface ExperimentSpec extends Pick<TrainRunOptions, "progress" | "onMetrics" | "onEval"> {
   /** results file name and runs/ subfolder, e.g. "01-enwik8" */
   experiment: string;
   /** run id, unique within the experiment, e.g. "vq-S64-seed0" (letters, digits, . _ -) */
@@ -68,13 +69,9 @@ export interface ExperimentSpec {
   params?: Record<string, number | string | boolean>;
   /** the notebook's profile, recorded in the row */
   profile?: string;
-  /** progress bars (default true) */
-  progress?: boolean;
   /** folders (tests use temporary ones): default runs/ and results/ */
   runsDir?: string;
   resultsDir?: string;
-  onMetrics?: (m: StepMetrics) => void;
-  onEval?: (e: EvalRecord) => void;
 }
 
 export interface ExperimentResult {
