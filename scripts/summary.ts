@@ -60,7 +60,7 @@ export function summaryColumns(rows: Array<Record<string, unknown>>): string[] {
   for (const r of rows) for (const k of Object.keys(r)) if (!all.includes(k)) all.push(k);
   const present = all.filter((c) => !HIDDEN.has(c) && rows.some((r) => r[c] !== null && r[c] !== undefined && r[c] !== ""));
   const varies = (c: string) => new Set(rows.map((r) => JSON.stringify(r[c] ?? null))).size > 1;
-  const first = present.filter((c) => c === "run" || c === "profile");
+  const first: string[] = present.filter((c) => c === "run" || c === "profile");
   const varying = present.filter((c) => !first.includes(c) && !METRIC.test(c) && c !== "backend" && c !== "git_commit" && varies(c));
   const metrics = present.filter((c) => !first.includes(c) && METRIC.test(c))
     .map((c, i) => ({ c, i })).sort((a, b) => metricRank(a.c) - metricRank(b.c) || a.i - b.i).map((x) => x.c);
