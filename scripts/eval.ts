@@ -2,15 +2,13 @@
 // [--preset tiny --set ...]. Windows of T with the state reset per window (docs/paper.md §1.4). stdout: one JSON line
 // {"split", "loss", "bpb", "ppl", "word_ppl", "tokens", ...}; also written to <out>/eval-<split>.json.
 import * as path from "node:path";
-import { describeBackend, initBackend } from "../lib/runtime/backend";
-import { getPreset, presetNames } from "../lib/config";
 import { atomicWriteJSON } from "../lib/util/io";
 import { disposeModel } from "../lib/nn/params";
 import { Progress, createProgress } from "../lib/util/progress";
 import { evaluate } from "../lib/train/evaluate";
-import { loadRunDataset, loadRunModel, readRunConfig } from "../lib/train/run-folder";
-import { CommandSpec, UsageError, applySettings, parseCommand, runMain } from "./args";
-import { datasetSpec } from "./data";
+import { loadRunDataset } from "../lib/train/run-folder";
+import { CommandSpec, UsageError, parseCommand, runMain } from "./args";
+import { RUN_CHECK_FLAGS, datasetSpec, loadCliRun } from "./data";
 
 const CLI: CommandSpec = {
   command: "npm run eval",
@@ -22,8 +20,7 @@ const CLI: CommandSpec = {
     split: { kind: "string", value: "validation|test", help: "the split to score (train also works)", default: "test" },
     data: { kind: "string", value: "NAME|FILE", help: "evaluate on another dataset or file, with the run's tokenizer", default: "the run's dataset" },
     tokens: { kind: "number", help: "score only the first windows covering this many tokens; 0 = the whole split", default: "0" },
-    preset: { kind: "string", value: "NAME", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides`, default: "no check" },
-    set: { kind: "list", value: "section.field=value", help: "with --preset: the overrides the run was trained with", default: "none" },
+    ...RUN_CHECK_FLAGS,
     quiet: { kind: "boolean", help: "no progress bar" },
   },
   examples: ["npm run eval -- --out runs/tiny-foldoc --split test", "npm run eval -- --out runs/tiny-foldoc --split validation --tokens 65536 --quiet"],
@@ -32,18 +29,9 @@ const CLI: CommandSpec = {
 
 async function main(): Promise<void> {
   const { flags } = parseCommand(CLI);
-  if (flags.out === undefined) throw new UsageError("--out is required: the folder of a training run");
-  const outDir = path.resolve(String(flags.out));
   const split = String(flags.split ?? "test");
   if (split !== "validation" && split !== "test" && split !== "train") throw new UsageError(`--split ${split}: use validation or test (or train)`);
-  let requested = undefined;
-  if (flags.preset !== undefined) {
-    requested = getPreset(String(flags.preset));
-    applySettings(requested, flags.set as string[]);
-    requested.model.vocabSize = readRunConfig(outDir).model.vocabSize; // follows the tokenizer, as in train
-  } else if ((flags.set as string[]).length) throw new UsageError("--set only makes sense with --preset (the run's own config is used otherwise)");
-  console.error(describeBackend(await initBackend()));
-  const { model, config, step } = loadRunModel(outDir, requested);
+  const { outDir, model, config, step } = await loadCliRun(flags);
   try {
     const ds = loadRunDataset(outDir, flags.data === undefined ? undefined : datasetSpec(String(flags.data)));
     let progress: Progress | undefined;

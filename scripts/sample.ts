@@ -2,14 +2,13 @@
 // npm run sample -- --out runs/x [--num 4] [--length 512] [--prompt "The "] [--seed S] [--top-p 0.9]
 // [--temperature 1] [--png samples.png]. Text goes to stdout; image samples are written as one PNG grid.
 import * as path from "node:path";
-import { describeBackend, initBackend } from "../lib/runtime/backend";
-import { getPreset, presetNames } from "../lib/config";
 import { atomicWrite } from "../lib/util/io";
 import { disposeModel } from "../lib/nn/params";
 import { drawSample } from "../lib/train/sample";
 import { imageGridPNG } from "../lib/data/image";
-import { loadRunModel, readRunConfig, readRunData } from "../lib/train/run-folder";
-import { CommandSpec, UsageError, applySettings, parseCommand, runMain } from "./args";
+import { readRunData } from "../lib/train/run-folder";
+import { CommandSpec, UsageError, parseCommand, runMain } from "./args";
+import { RUN_CHECK_FLAGS, loadCliRun } from "./data";
 
 const CLI: CommandSpec = {
   command: "npm run sample",
@@ -25,8 +24,7 @@ const CLI: CommandSpec = {
     "top-p": { kind: "number", value: "P", help: "nucleus p", default: "the run's sampling.topP" },
     temperature: { kind: "number", value: "T", help: "softmax temperature", default: "the run's sampling.temperature" },
     png: { kind: "string", value: "FILE", help: "image runs: where to write the PNG grid", default: "<out>/samples.png" },
-    preset: { kind: "string", value: "NAME", help: `check that the run was trained with this preset (${presetNames().join(", ")}) and --set overrides`, default: "no check" },
-    set: { kind: "list", value: "section.field=value", help: "with --preset: the overrides the run was trained with", default: "none" },
+    ...RUN_CHECK_FLAGS,
   },
   examples: ['npm run sample -- --out runs/tiny-foldoc --length 400 --prompt "The " --seed 1', "npm run sample -- --out runs/fashion --num 8 --png samples.png"],
   notes: ["exit codes: 0 done, 1 sampling failed (e.g. not a run folder), 2 a bad command line"],
@@ -34,16 +32,7 @@ const CLI: CommandSpec = {
 
 async function main(): Promise<void> {
   const { flags } = parseCommand(CLI);
-  if (flags.out === undefined) throw new UsageError("--out is required: the folder of a training run");
-  const outDir = path.resolve(String(flags.out));
-  let requested = undefined;
-  if (flags.preset !== undefined) {
-    requested = getPreset(String(flags.preset));
-    applySettings(requested, flags.set as string[]);
-    requested.model.vocabSize = readRunConfig(outDir).model.vocabSize;
-  } else if ((flags.set as string[]).length) throw new UsageError("--set only makes sense with --preset (the run's own config is used otherwise)");
-  console.error(describeBackend(await initBackend()));
-  const { model, config, step } = loadRunModel(outDir, requested);
+  const { outDir, model, config, step } = await loadCliRun(flags);
   try {
     const ds = readRunData(outDir);
     const common = {
