@@ -26,12 +26,11 @@ export { decodeImage, imageGridPNG } from "./data/image";
 export { decodeText, encodeText } from "./data/vocab";
 export { ABLATION_BASES, ablationConfig, ablationMatch, ablationRows, ablationSettings, ablationSpec, checkTrend, customizeBase, latestRows, metricValues, runAblation, settingRange, summarizeAblation } from "./experiments/ablation";
 export type { AblationChoice, AblationRun, AblationSetting, TrendCheck } from "./experiments/ablation";
-export { attentionCostSweep, attentionMultiplyAdds, flopSpeedup, flopsPerToken, timeAttention } from "./experiments/cost";
-export type { AttentionCostRow, AttentionShape } from "./experiments/cost";
+export { attentionCostSweep } from "./experiments/cost";
+export type { AttentionCostRow } from "./experiments/cost";
 export { environmentVersions, matmulPeak, measureMatmulPeak } from "./experiments/environment";
 export { equivalenceProblems, equivalenceRows, runEquivalence } from "./experiments/equivalence";
-export type { EquivalenceOptions } from "./experiments/equivalence";
-export { codebookFit, fitCodebooks, keysAndCodes, probeText } from "./experiments/inspect";
+export { codebookFit, probeText } from "./experiments/inspect";
 export { paperComparison, paperReference } from "./experiments/paper";
 export { appendResult, loadResults } from "./experiments/results";
 export type { ResultRow } from "./experiments/results";
@@ -40,9 +39,9 @@ export type { ExperimentResult, ExperimentSpec } from "./experiments/run";
 export type { ExperimentRow } from "./experiments/row";
 export {
   benchRunTitle, benchSummaryLines, describeRow, efficiencyRows, flopRows, perTokenRatio, planRows, planThroughputSweep, profileTrainStep, runThroughputSweep,
-  speedupPoints, speedupRows, throughputConfig, throughputPaperComparison, throughputRecords, withStepShape,
+  speedupPoints, speedupRows, throughputConfig, throughputPaperComparison, throughputRecords,
 } from "./experiments/throughput/index";
-export type { ThroughputRecord, ThroughputRow, ThroughputSweepOptions } from "./experiments/throughput/index";
+export type { ThroughputRow, ThroughputSweepOptions } from "./experiments/throughput/index";
 export { barFigure, lineFigure } from "./notebook/plots";
 export { exportFigure, showAndExport, showFigure } from "./notebook/render";
 export { ablationCurves, ablationFigure, ablationSetup, formatMeanStd, trendLine, trendText, valuesLine } from "./notebook/figures/ablation";
