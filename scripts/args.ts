@@ -286,3 +286,16 @@ export function runMain(main: () => Promise<void>, usage: CommandSpec | string):
     process.exitCode = e instanceof UsageError ? 2 : 1;
   });
 }
+
+/** The flags every command that runs notebooks takes: the profile, and the per-cell time limit. */
+export const NOTEBOOK_FLAGS: FlagSpec = {
+  profile: { kind: "string", value: "smoke|default", help: "the notebook profile: smoke (CI, minutes) or default (the recorded runs)", default: "default" },
+  timeout: { kind: "number", value: "SECONDS", help: "time limit per cell", default: "1800" },
+};
+
+/** The --profile flag's value, checked ("default" when absent). */
+export function profileFlag(flags: Flags): "smoke" | "default" {
+  const profile = (flags.profile as string | undefined) ?? "default";
+  if (profile !== "smoke" && profile !== "default") throw new UsageError(`--profile ${profile}: use smoke or default`);
+  return profile;
+}

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
+import { CommandSpec, NOTEBOOK_FLAGS, UsageError, parseCommand, profileFlag, usageErrorText } from "./args";
 
 const REPO = path.resolve(__dirname, "..");
 const PYTHON = path.join(REPO, ".venv", "bin", "python");
@@ -22,10 +22,9 @@ const CLI: CommandSpec = {
     "and its real error, when a cell throws or times out, or when an unhandled rejection or timer error happens.",
   positionals: [{ name: "<notebook.ipynb>", help: "the notebook to run (relative to where you typed the command)" }],
   flags: {
-    profile: { kind: "string", value: "smoke|default", help: "the notebook's profile: smoke (CI, minutes) or default (the real runs)", default: "default" },
+    ...NOTEBOOK_FLAGS,
     param: { kind: "list", value: "name=value", help: "a parameter assigned after the cell tagged `parameters`; the value is JSON when it parses (numbers, booleans, arrays), else a string", default: "none" },
     out: { kind: "string", value: "FILE", help: "where to write the executed copy", default: "<notebook folder>/executed/<name>.ipynb" },
-    timeout: { kind: "number", value: "SECONDS", help: "time limit per cell", default: "1800" },
     kernel: { kind: "string", value: "NAME", help: "kernel to run", default: "the notebook's own, else tslab" },
   },
   examples: [
@@ -42,8 +41,7 @@ function checkArgs(argv: string[]): void {
     throw new UsageError(positionals.length === 0 ? "name the notebook to run, e.g. notebooks/01-enwik8.ipynb"
       : `one notebook at a time, got ${positionals.map((p) => JSON.stringify(p)).join(" ")} (use npm run main for several)`);
   }
-  const profile = flags.profile as string | undefined;
-  if (profile !== undefined && profile !== "smoke" && profile !== "default") throw new UsageError(`--profile ${profile}: use smoke or default`);
+  profileFlag(flags);
   for (const p of flags.param as string[]) {
     if (!/^[A-Za-z_$][A-Za-z0-9_$]*=/.test(p)) throw new UsageError(`--param ${JSON.stringify(p)} must look like name=value, e.g. --param seed=3`);
   }

@@ -11,7 +11,7 @@
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { Combination, describeCombination, notebookExperiment, parseGrid, runSweep, sweepSummary } from "../lib/notebook/sweep";
-import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
+import { CommandSpec, NOTEBOOK_FLAGS, UsageError, parseCommand, profileFlag, usageErrorText } from "./args";
 
 const REPO = path.resolve(__dirname, "..");
 
@@ -23,8 +23,7 @@ const CLI: CommandSpec = {
   positionals: [{ name: "<notebook.ipynb>", help: "the notebook to sweep (it declares the swept parameters with `let`)" }],
   flags: {
     param: { kind: "list", value: "name=v1,v2,...", help: "values to sweep; a single value fixes a parameter", default: "none (one run with the notebook's own values)" },
-    profile: { kind: "string", value: "smoke|default", help: "the notebook profile of every run", default: "default" },
-    timeout: { kind: "number", value: "SECONDS", help: "time limit per cell, passed to the notebook runner", default: "the runner's, 1800" },
+    ...NOTEBOOK_FLAGS,
     "dry-run": { kind: "boolean", help: "list what would run and what is skipped; run nothing" },
   },
   examples: ["npm run sweep -- notebooks/10-ablation-codebook-size.ipynb --param S=32,64,128 --param seed=0,1,2"],
@@ -66,7 +65,7 @@ function runNotebook(notebook: string, c: Combination, profile: string, timeout:
 }
 
 async function main(argv: string[]): Promise<number> {
-  let flags, grid, notebookArg: string;
+  let flags, grid, notebookArg: string, profile: "smoke" | "default";
   try {
     const parsed = parseCommand(CLI, argv);
     flags = parsed.flags;
@@ -76,17 +75,13 @@ async function main(argv: string[]): Promise<number> {
     }
     notebookArg = parsed.positionals[0];
     grid = parseGrid(flags.param as string[]);
+    profile = profileFlag(flags);
   } catch (e) {
     if (e instanceof Error) {
       console.error(`sweep: ${usageErrorText(e, CLI)}`);
       return 2;
     }
     throw e;
-  }
-  const profile = (flags.profile as string | undefined) ?? "default";
-  if (profile !== "smoke" && profile !== "default") {
-    console.error(`sweep: error: --profile ${profile} is not known; use smoke or default`);
-    return 2;
   }
   // npm runs scripts from the package root: resolve the notebook from where the user typed the command.
   const notebook = path.resolve(process.env.INIT_CWD ?? process.cwd(), notebookArg);
