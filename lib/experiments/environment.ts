@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import * as tf from "../runtime/tf";
-import { ROOT } from "../util/io";
+import { CHROMIUM_PATH, ROOT } from "../util/io";
 import { backendInfo, describeBackend } from "../runtime/backend";
 import { median, std } from "../util/stats";
 
@@ -101,12 +101,6 @@ function venvVersion(dist: string): string {
   }
   return "not installed (run npm run setup)";
 }
-
-/**
- * The Chromium that exports figures: the path lib/notebook/render.ts launches (TVQ_CHROMIUM, else
- * /usr/bin/chromium), read here from the same setting because experiments/ does not import notebook/.
- */
-const CHROMIUM_PATH = process.env.TVQ_CHROMIUM ?? "/usr/bin/chromium";
 
 function chromiumVersion(): string {
   try {

@@ -34,6 +34,9 @@ export interface PaperNumber {
 export const PAPER_REFERENCE: readonly PaperNumber[] = [
   { id: "enwik8-test-bpb", experiment: "01-enwik8", dataset: "Enwik8", metric: "test bits per byte", value: 0.99, relation: "=", unit: "bpb",
     setup: "~190M params, L=512, S=512, TPU v3", confirmed: true, source: "[ABS]", note: "on par with Transformer-XL large (0.99)" },
+  { id: "enwik8-test-bpb-transformer-xl", experiment: "01-enwik8", dataset: "Enwik8", metric: "test bpb of the quadratic-attention baseline",
+    value: 0.99, relation: "=", unit: "bpb", setup: "Transformer-XL large, as cited by the paper (not the paper's own run)", confirmed: false,
+    source: "[ABS]", note: "the comparison model; our counterpart is the same-size full-attention model" },
   { id: "pg19-test-ppl", experiment: "02-pg19", dataset: "PG-19", metric: "test perplexity (word-level)", value: 26.6, relation: "=", unit: "ppl",
     setup: "~1.3B params, 32k BPE vocabulary", confirmed: true, source: "[ABS], [JP]", note: "word-level normalization procedure UNCONFIRMED" },
   { id: "imagenet64-bpb", experiment: "03-imagenet64", dataset: "ImageNet64", metric: "bits per byte (official val set as test)", value: 3.16, relation: "=", unit: "bpb",

@@ -25,7 +25,7 @@ import { PATHS, ROOT, atomicWriteJSON, checkFileName, ensureDir, readJSON, readJ
 import { jsonDiff } from "../util/json";
 import { findCheckpoint } from "../train/checkpoint";
 import { disposeModel, Model } from "../nn/params";
-import { EvalRecord, RUN_FILES, StepMetrics, TrainRunOptions, loadRunModel, trainRun } from "../train/index";
+import { EvalRecord, RUN_FILES, StepMetrics, TrainRunOptions, loadRunModel, readRunConfig, trainRun } from "../train/index";
 import { EvalResult, evaluate } from "../train/evaluate";
 import { Sample, SampleRequest, SampleSettings, decodeSample, drawSample, sampleSettings } from "../train/sample";
 import { Dataset, LoadOptions, SplitName, loadDataset } from "../data/datasets";
@@ -201,7 +201,7 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRes
   let training: ExperimentResult["training"];
   let model: Model;
   if (done !== undefined && done >= spec.steps) {
-    const saved = readJSON<Config>(path.join(runDir, RUN_FILES.config));
+    const saved = readRunConfig(runDir);
     const diff = jsonDiff(saved, cfg);
     if (diff.length) {
       throw new Error(`run folder ${runDir} holds a finished run with a different config (${diff.slice(0, 4).join("; ")}); ` +

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PATHS, ROOT, atomicWrite, checkFileName, ensureDir } from "../util/io";
+import { CHROMIUM_PATH, PATHS, ROOT, atomicWrite, checkFileName, ensureDir } from "../util/io";
 import { profiledName } from "./profiles";
 import { displayBundle, inTslab, onKernelShutdown } from "../util/display";
 import type { PlotlyFigure } from "./plots";
@@ -19,8 +19,7 @@ import type { PlotlyFigure } from "./plots";
 /** Default export size in CSS pixels; PNGs are rendered at `scale` × this. */
 export const FIGURE_SIZE = { width: 800, height: 500, scale: 2 };
 
-/** The Chromium used for PNG/SVG export (TVQ_CHROMIUM overrides). */
-export const CHROMIUM_PATH = process.env.TVQ_CHROMIUM ?? "/usr/bin/chromium";
+export { CHROMIUM_PATH };
 /** Chromium flags for headless rendering without network side traffic (also used by the JupyterLab browser test). */
 export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];

@@ -14,7 +14,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "../runtime/tf";
-import { Config } from "../config";
+import { Config, upgradeAttnType } from "../config";
 import { Model, createModel, disposeModel } from "../nn/params";
 import { Dataset, loadDataset } from "../data/datasets";
 import { tokenizerFromJSON } from "../data/bpe";
@@ -96,7 +96,9 @@ export function modelVariables(model: Model): Map<string, tf.Variable> {
 export function readRunConfig(outDir: string): Config {
   const file = path.join(outDir, RUN_FILES.config);
   if (!fs.existsSync(file)) throw new Error(`${outDir} is not a run folder (no ${RUN_FILES.config}); pass the --out of a training run`);
-  return readJSON<Config>(file);
+  const cfg = readJSON<Config>(file);
+  upgradeAttnType(cfg.model); // a run folder written before the rename still names "vq-linear"
+  return cfg;
 }
 
 /**

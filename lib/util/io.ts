@@ -22,6 +22,9 @@ export const PATHS = {
   notebooks: path.join(ROOT, "notebooks"),
 };
 
+/** The Chromium that exports figures (Debian's package, installed by setup); TVQ_CHROMIUM overrides. */
+export const CHROMIUM_PATH: string = process.env.TVQ_CHROMIUM ?? "/usr/bin/chromium";
+
 /** mkdir -p; returns the folder. */
 export function ensureDir(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
