@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetches the offline datasets of the kit (the "Data" section of environment.md says what each one is, where it
 # comes from and why it stands in for a dataset of the paper) into data/cache, verifies them and writes the
-# decompressed forms the loaders in lib/data read:
+# decompressed forms the loaders in lib/data read, each with a content stamp <file>.sha256.json beside it (the
+# loaders refuse a copy whose SHA-256 no longer matches; this script extracts such a copy again):
 #
 #   Debian dict-foldoc                 -> data/cache/foldoc.bytes          (Enwik8 stand-in, 5,578,809 bytes)
 #   Debian dict-gcide                  -> data/cache/gcide.bytes           (larger Enwik8 stand-in, 39,952,321 bytes)
@@ -110,15 +111,32 @@ check_sha() {
   fi
 }
 
-# gunzip_to SRC DST [EXPECTED_SIZE]: atomic decompression, skipped when DST is newer than SRC and of the right size.
+# The content stamp beside a decompressed cache (lib/data/stamp.ts reads it): DST.sha256.json holds its sha256 and
+# size, so a loader refuses a same-size corrupt copy. stamp_sha prints the recorded sha256 (empty without a stamp).
+stamp_sha() { sed -n 's/.*"sha256": *"\([0-9a-f]\{64\}\)".*/\1/p' "$1.sha256.json" 2>/dev/null | head -n 1; }
+write_stamp() {
+  local f=$1 sha
+  sha=$(sha256sum "$f" | cut -d' ' -f1)
+  printf '{"sha256": "%s", "bytes": %s}\n' "$sha" "$(filesize "$f")" >"$f.sha256.json.tmp.$$" && mv "$f.sha256.json.tmp.$$" "$f.sha256.json"
+}
+
+# gunzip_to SRC DST [EXPECTED_SIZE]: atomic decompression, skipped when DST is newer than SRC, of the right size and
+# agrees with its stamp (a DST without a stamp gets one); a DST that disagrees with its stamp is extracted again.
 gunzip_to() {
   local src=$1 dst=$2 want=${3:-}
-  if [[ -f $dst && $dst -nt $src && ( -z $want || $(filesize "$dst") == "$want" ) ]]; then return 0; fi
+  if [[ -f $dst && $dst -nt $src && ( -z $want || $(filesize "$dst") == "$want" ) ]]; then
+    local rec
+    rec=$(stamp_sha "$dst")
+    if [[ -z $rec ]]; then write_stamp "$dst"; return 0; fi
+    if [[ $(sha256sum "$dst" | cut -d' ' -f1) == "$rec" ]]; then return 0; fi
+    warn "$dst differs from its stamp $dst.sha256.json (corrupt); extracting it again"
+  fi
   mkdir -p "$(dirname "$dst")"
   if ! gzip -dc "$src" >"$dst.tmp.$$"; then
-    warn "cannot decompress $src (corrupt?): delete $(dirname "$src") and rerun"; rm -f "$dst.tmp.$$"; return 1
+    warn "cannot decompress $src (corrupt? or the disk is full: see df -h $CACHE): delete $(dirname "$src") and rerun"; rm -f "$dst.tmp.$$"; return 1
   fi
   mv "$dst.tmp.$$" "$dst"
+  write_stamp "$dst"
   if [[ -n $want && $(filesize "$dst") != "$want" ]]; then
     warn "$dst has $(filesize "$dst") bytes, expected $want (different package version?)"
   fi

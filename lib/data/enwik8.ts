@@ -18,6 +18,7 @@ import * as zlib from "node:zlib";
 import { PATHS, atomicWrite } from "../util/io";
 import type { Splits } from "./datasets";
 import { DownloadOptions, httpDownload } from "./download";
+import { checkStamp, writeStamp } from "./stamp";
 import { ZipFile } from "./zip";
 
 export const ENWIK8_URL = "http://mattmahoney.net/dc/enwik8.zip";
@@ -46,7 +47,9 @@ export function readEnwik8(dir = ENWIK8_DIR, expectedBytes = ENWIK8_BYTES): Uint
   if (size !== expectedBytes) {
     throw new Error(`${file} has ${size} bytes, expected ${expectedBytes}: the file is truncated or not enwik8; delete it and ${ENWIK8_FIX}`);
   }
-  return new Uint8Array(fs.readFileSync(file));
+  const data = fs.readFileSync(file);
+  checkStamp(file, data, `delete it and ${ENWIK8_FIX}`);
+  return new Uint8Array(data);
 }
 
 /**
@@ -83,6 +86,7 @@ export async function downloadEnwik8(
     throw e;
   }
   atomicWrite(file, data);
+  writeStamp(file, data);
   log(`extracted ${file} (${data.length} bytes)`);
   return file;
 }
@@ -130,7 +134,7 @@ export function sha256Hex(data: Uint8Array): string {
 /**
  * The decompressed bytes of FOLDOC or GCIDE: data/cache/<name>.bytes, written (atomically) from the package
  * payload in data/cache/debs when missing. A cached file whose length disagrees with the gzip trailer (ISIZE)
- * of the payload is reported as truncated.
+ * of the payload is reported as truncated, one whose content disagrees with its stamp (stamp.ts) as corrupt.
  */
 export function readDebCorpus(name: "foldoc" | "gcide", cacheDir = PATHS.cache): { bytes: Uint8Array; file: string; payloadSha256?: string } {
   const c = DEB_CORPORA[name];
@@ -145,7 +149,9 @@ export function readDebCorpus(name: "foldoc" | "gcide", cacheDir = PATHS.cache):
     if (size % 4294967296 !== want) {
       throw new Error(`${file} has ${size} bytes, expected ${want}: it is truncated or stale; delete it and ${FETCH_FIX}`);
     }
-    return { bytes: new Uint8Array(fs.readFileSync(file)), file, payloadSha256 };
+    const data = fs.readFileSync(file);
+    checkStamp(file, data, `rebuild it with \`bash scripts/fetch-data.sh\` (or delete it: the next run re-extracts it from ${dz})`);
+    return { bytes: new Uint8Array(data), file, payloadSha256 };
   }
   if (!dzBuf) {
     throw new Error(`${name} is not installed (${file} and ${dz} are missing): ${FETCH_FIX} (Debian package ${c.debPackage})`);
@@ -157,6 +163,7 @@ export function readDebCorpus(name: "foldoc" | "gcide", cacheDir = PATHS.cache):
     throw new Error(`${dz} is corrupt (${(e as Error).message}): delete ${path.dirname(path.dirname(path.dirname(path.dirname(dz))))} and ${FETCH_FIX}`);
   }
   atomicWrite(file, bytes);
+  writeStamp(file, bytes);
   return { bytes: new Uint8Array(bytes), file, payloadSha256 };
 }
 

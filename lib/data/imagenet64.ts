@@ -25,6 +25,7 @@ import { ImageShape, chwToHwc, downscaleBox } from "./image";
 import { encodeBytes } from "./vocab";
 import { ZipFile } from "./zip";
 import { FETCH_FIX } from "./enwik8";
+import { checkStamp, readStamped, writeStamp } from "./stamp";
 
 export const IMAGENET64_SHAPE: ImageShape = [64, 64, 3];
 /** images of the official train set that form the paper's train split; the rest is validation */
@@ -204,8 +205,11 @@ function readFashionFile(base: string, cacheDir: string): { dims: number[]; data
   const gz = path.join(cacheDir, "debs", "dataset-fashion-mnist", "usr", "share", "datasets", "fashion-mnist", `${base}.gz`);
   const file = fs.existsSync(plain) ? plain : fs.existsSync(gz) ? gz : undefined;
   if (!file) throw new Error(`Fashion-MNIST is not installed (${plain} is missing): ${FETCH_FIX} (Debian package dataset-fashion-mnist)`);
+  const data = fs.readFileSync(file);
+  // the decompressed copy is the kit's (fetch-data.sh); the package's .gz is checked by its gzip CRC
+  if (file === plain) checkStamp(file, data, "rebuild it with `bash scripts/fetch-data.sh` (or delete it: the loader then reads the package's .gz)");
   try {
-    return parseIdx(new Uint8Array(fs.readFileSync(file)), file);
+    return parseIdx(new Uint8Array(data), file);
   } catch (e) {
     throw new Error(`${(e as Error).message}; delete it and ${FETCH_FIX}`);
   }
@@ -292,10 +296,11 @@ export function readWallpaperPatches(p = 32, cacheDir = PATHS.cache): ImageSplit
     const all = new Uint8Array(parts.length * p * p * 3);
     parts.forEach((x, i) => all.set(x, i * p * p * 3));
     atomicWrite(bin, all);
+    writeStamp(bin, all);
     m = { version: WALLPAPER_CACHE_VERSION, patch: p, photos };
     atomicWriteJSON(meta, m);
   }
-  const data = new Uint8Array(fs.readFileSync(bin));
+  const data = new Uint8Array(readStamped(bin, `delete it and ${meta}: the next run cuts the patches again from the photos (about 20 s)`));
   const size = p * p * 3;
   const pick = (names: (n: string) => boolean): { tokens: Uint16Array; n: number } => {
     const chunks: Uint8Array[] = [];

@@ -7,5 +7,6 @@ export * from "./enwik8";
 export * from "./image";
 export * from "./imagenet64";
 export * from "./pg19";
+export * from "./stamp";
 export * from "./vocab";
 export * from "./zip";

@@ -9,7 +9,9 @@
  *   blob.bin      — the tensors back to back, little-endian float32 / int32.
  * Writing is atomic at the folder level: the new checkpoint is written and fsynced in `checkpoint.tmp-<pid>/`,
  * the old one is renamed to `checkpoint.old/`, the new one renamed into place, then the old one removed. A crash
- * at any point leaves either `checkpoint/` or `checkpoint.old/` complete; `findCheckpoint` picks it up.
+ * at any point leaves either `checkpoint/` or `checkpoint.old/` complete; `findCheckpoint` picks it up. A failed
+ * write (a full disk above all) removes its temporary folder and puts the previous checkpoint back, and says which
+ * step that is; `cleanStaleTemporaries` removes what a killed writer left (temporaries of dead pids).
  * Loading verifies the byte length and the SHA-256 of the blob and that the stored config matches the one asked for.
  */
 import * as crypto from "node:crypto";
@@ -18,7 +20,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "../runtime/tf";
 import { Config, upgradeAttnType } from "../config";
-import { atomicWriteJSON, ensureDir, readJSON } from "../util/io";
+import { DiskFullError, atomicWriteJSON, ensureDir, isDiskFull, pidAlive, readJSON, removeStaleTempFiles, writeFileSynced } from "../util/io";
 import { jsonDiff } from "../util/json";
 
 export const CHECKPOINT_FORMAT = "tvq-checkpoint-1";
@@ -87,16 +89,6 @@ function fromLE(bytes: Uint8Array, dtype: CheckpointDtype): Float32Array | Int32
   return out;
 }
 
-function writeSynced(file: string, chunks: Uint8Array[]): void {
-  const fd = fs.openSync(file, "w");
-  try {
-    for (const c of chunks) fs.writeSync(fd, c);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 function fsyncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, "r");
@@ -132,28 +124,72 @@ export function saveCheckpoint(runDir: string, step: number, config: Config, ten
     state, savedAt: new Date().toISOString(),
   };
   const tmp = path.join(runDir, `${CHECKPOINT_DIR}.tmp-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  ensureDir(tmp);
-  writeSynced(path.join(tmp, "blob.bin"), chunks);
-  atomicWriteJSON(path.join(tmp, "manifest.json"), manifest);
-  fsyncDir(tmp);
   const cur = path.join(runDir, CHECKPOINT_DIR);
   const old = path.join(runDir, OLD_DIR);
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(cur)) fs.renameSync(cur, old);
-  fs.renameSync(tmp, cur);
+  let writing = path.join(tmp, "blob.bin");
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    ensureDir(tmp);
+    writeFileSynced(writing, chunks);
+    writing = path.join(tmp, "manifest.json");
+    atomicWriteJSON(writing, manifest);
+    fsyncDir(tmp);
+    if (fs.existsSync(cur)) { // else checkpoint.old/ (a crash between the renames) stays until the new one is in place
+      fs.rmSync(old, { recursive: true, force: true });
+      fs.renameSync(cur, old);
+    }
+    fs.renameSync(tmp, cur);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true }); // a full disk stays full while the partial copy remains
+    if (!fs.existsSync(cur) && fs.existsSync(old)) fs.renameSync(old, cur);
+    if (!isDiskFull(e)) throw e;
+    const bytes = offset + Buffer.byteLength(JSON.stringify(manifest, null, 2)) + 1;
+    throw new DiskFullError(tmp, bytes, e, `${path.basename(writing)} did not fit; the checkpoint of step ${step} was not written, and ${lastGood(runDir)}`,
+      "resume with --resume (it continues from that checkpoint)");
+  }
   fsyncDir(runDir);
   fs.rmSync(old, { recursive: true, force: true });
   return cur;
 }
 
-/** The folder of the newest complete checkpoint in `runDir` (`checkpoint/`, else `checkpoint.old/`), or undefined. */
-export function findCheckpoint(runDir: string): string | undefined {
-  for (const name of [CHECKPOINT_DIR, OLD_DIR]) {
-    const dir = path.join(runDir, name);
-    if (fs.existsSync(path.join(dir, "manifest.json")) && fs.existsSync(path.join(dir, "blob.bin"))) return dir;
+/** "the last good checkpoint (step N, dir) is kept", or that there is none, for a failed save's message. */
+function lastGood(runDir: string): string {
+  const dir = findCheckpoint(runDir);
+  if (!dir) return "no earlier checkpoint exists (a resume starts at step 0)";
+  try {
+    return `the last good checkpoint (step ${readJSON<CheckpointManifest>(path.join(dir, "manifest.json")).step}, ${dir}) is kept`;
+  } catch {
+    return `the previous checkpoint ${dir} is kept`;
   }
-  return undefined;
+}
+
+/**
+ * Removes what writers killed mid-write (or stopped by a full disk) left in a run folder: `checkpoint.tmp-<pid>/`
+ * folders and atomicWrite's `*.<pid>.<time>.tmp` files whose process is dead (a live pid may be writing). Call it
+ * when a run is opened; returns the paths removed.
+ */
+export function cleanStaleTemporaries(runDir: string): string[] {
+  if (!fs.existsSync(runDir)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(runDir)) {
+    const m = new RegExp(`^${CHECKPOINT_DIR}\\.tmp-(\\d+)$`).exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(runDir, name), { recursive: true, force: true });
+    removed.push(path.join(runDir, name));
+  }
+  return [...removed, ...removeStaleTempFiles(runDir)];
+}
+
+/**
+ * The folder of the newest complete checkpoint in `runDir` (`checkpoint/`, else `checkpoint.old/`), or undefined
+ * when there is none. A checkpoint folder that exists but lacks manifest.json or blob.bin (the writer never leaves
+ * one: it is renamed into place complete) is returned when nothing complete is there, so that loadCheckpoint names
+ * the missing file instead of a resume silently starting over.
+ */
+export function findCheckpoint(runDir: string): string | undefined {
+  const dirs = [CHECKPOINT_DIR, OLD_DIR].map((name) => path.join(runDir, name));
+  const complete = dirs.find((dir) => fs.existsSync(path.join(dir, "manifest.json")) && fs.existsSync(path.join(dir, "blob.bin")));
+  return complete ?? dirs.find((dir) => fs.existsSync(dir));
 }
 
 /** Train fields that change the data order, the state layout or the optimizer slots: a resume must keep them. */
@@ -169,8 +205,10 @@ export function resumeConfigDiff(stored: Config, requested: Config): string[] {
 }
 
 function corrupt(dir: string, why: string): Error {
-  return new Error(`checkpoint ${dir} is corrupt (${why}). Delete that folder to fall back to the previous ` +
-    `checkpoint (if ${OLD_DIR}/ exists), or start again with a fresh --out`);
+  const fallback = path.basename(dir) === CHECKPOINT_DIR && fs.existsSync(path.join(path.dirname(dir), OLD_DIR))
+    ? `Delete that folder to fall back to the previous checkpoint ${path.join(path.dirname(dir), OLD_DIR)}`
+    : `Delete that folder to fall back to the previous checkpoint (if ${OLD_DIR}/ exists)`;
+  return new Error(`checkpoint ${dir} is corrupt (${why}). ${fallback}, or start again with a fresh --out`);
 }
 
 /**
@@ -180,8 +218,18 @@ function corrupt(dir: string, why: string): Error {
 export function loadCheckpoint(dir: string, requested?: Config): LoadedCheckpoint {
   const manifestFile = path.join(dir, "manifest.json");
   const blobFile = path.join(dir, "blob.bin");
-  if (!fs.existsSync(manifestFile)) throw new Error(`no checkpoint at ${dir} (manifest.json missing): train first, or pass the run folder that holds checkpoint/`);
-  const manifest = readJSON<CheckpointManifest>(manifestFile);
+  if (!fs.existsSync(manifestFile)) {
+    if (fs.existsSync(path.join(dir, "blob.bin"))) throw corrupt(dir, "manifest.json is missing");
+    throw new Error(`no checkpoint at ${dir} (manifest.json missing): train first, or pass the run folder that holds checkpoint/`);
+  }
+  let manifest: CheckpointManifest;
+  try {
+    manifest = readJSON<CheckpointManifest>(manifestFile);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (!/not valid JSON/.test(msg)) throw e;
+    throw corrupt(dir, msg.replace(/; the file is corrupt.*$/, ": the file is corrupt"));
+  }
   if (manifest.format !== CHECKPOINT_FORMAT || !Array.isArray(manifest.tensors) || typeof manifest.step !== "number") {
     throw corrupt(dir, `manifest.json is not a ${CHECKPOINT_FORMAT} manifest`);
   }

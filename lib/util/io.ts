@@ -1,6 +1,8 @@
 /**
  * Files: atomic writes (temp file in the same folder, fsync, rename) so that a killed process never leaves a
- * half-written checkpoint, result or cache file; and the project's folder layout.
+ * half-written checkpoint, result or cache file; a failed write removes its temporary, and a full disk (ENOSPC,
+ * EDQUOT) is a DiskFullError naming the file, the bytes, what was kept and where to free space. Temporaries of
+ * dead processes are found by the pid in their name (removeStaleTempFiles). And the project's folder layout.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -31,22 +33,83 @@ export function ensureDir(dir: string): string {
   return dir;
 }
 
-/** Writes `data` to `file` atomically: a reader sees the old file or the whole new one, never a part. */
+/** Error codes of a full disk (ENOSPC) or a full user quota (EDQUOT). */
+const DISK_FULL_CODES = new Set(["ENOSPC", "EDQUOT"]);
+
+/** True for a write error that means the disk or the quota is full (raw, or already a DiskFullError). */
+export function isDiskFull(e: unknown): boolean {
+  return DISK_FULL_CODES.has(String((e as NodeJS.ErrnoException | undefined)?.code));
+}
+
+/**
+ * The mount point holding `p` (the nearest existing ancestor is used for a path not yet created): the place the
+ * user must free space on. Found by walking up until the device number changes.
+ */
+export function mountPointOf(p: string): string {
+  let dir = path.resolve(p);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  const dev = fs.statSync(dir).dev;
+  while (path.dirname(dir) !== dir && fs.statSync(path.dirname(dir)).dev === dev) dir = path.dirname(dir);
+  return dir;
+}
+
+/**
+ * A write that failed because the disk (or quota) is full, with a message saying which file, how many bytes were
+ * being written, what was kept and what to do. `code` stays ENOSPC/EDQUOT, so isDiskFull still recognises it.
+ */
+export class DiskFullError extends Error {
+  readonly code: string;
+  constructor(readonly file: string, readonly bytes: number, cause: unknown, kept: string,
+              then = "run the command again (a training run continues from its last checkpoint with --resume)") {
+    const code = String((cause as NodeJS.ErrnoException).code);
+    const where = mountPointOf(path.dirname(file));
+    super(`disk full (${code}) while writing ${file} (${bytes} bytes): ${kept}; its temporary files were removed. ` +
+      `Free space on ${where} (see \`df -h ${where}\`), then ${then}`);
+    this.name = "DiskFullError";
+    this.code = code;
+  }
+}
+
+/**
+ * Writes `chunks` to `file` and fsyncs it; on any error the partial file is removed (so a failed write never
+ * leaves a half or 0-byte file holding disk space) and the error is rethrown as it came.
+ */
+export function writeFileSynced(file: string, chunks: Uint8Array[]): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, "w");
+    for (const c of chunks) fs.writeSync(fd, c);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    if (fd !== undefined) try { fs.closeSync(fd); } catch { /* the write error is the one to report */ }
+    fd = undefined;
+    fs.rmSync(file, { force: true });
+    throw e;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** The temporary name atomicWrite uses for `file`: `<file>.<pid>.<time>.tmp` (removeStaleTempFiles parses it). */
+function tempName(file: string): string {
+  return `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
+}
+
+/**
+ * Writes `data` to `file` atomically: a reader sees the old file or the whole new one, never a part. On any error
+ * the temporary file is removed; a full disk becomes a DiskFullError saying the previous file is intact.
+ */
 export function atomicWrite(file: string, data: string | Uint8Array): void {
   ensureDir(path.dirname(file));
-  const tmp = `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
-  const fd = fs.openSync(tmp, "w");
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  const tmp = tempName(file);
   try {
-    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
+    writeFileSynced(tmp, [bytes]);
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    if (!isDiskFull(e)) throw e;
+    throw new DiskFullError(file, bytes.byteLength, e, fs.existsSync(file) ? `the previous ${path.basename(file)} is intact` : `${path.basename(file)} was not created`);
   }
 }
 
@@ -55,16 +118,54 @@ export function atomicWriteJSON(file: string, value: unknown): void {
   atomicWrite(file, JSON.stringify(value, null, 2) + "\n");
 }
 
-/** Appends one line (a JSONL record, a CSV row) and flushes it to disk; appends of one line are atomic enough for logs. */
+/**
+ * Appends one line (a JSONL record, a CSV row) and flushes it to disk; appends of one line are atomic enough for
+ * logs. A failed append is cut off again (no torn line left), and a full disk becomes a DiskFullError.
+ */
 export function appendLine(file: string, line: string): void {
   ensureDir(path.dirname(file));
+  const bytes = Buffer.from(line.endsWith("\n") ? line : line + "\n", "utf8");
   const fd = fs.openSync(file, "a");
+  const before = fs.fstatSync(fd).size;
   try {
-    fs.writeSync(fd, line.endsWith("\n") ? line : line + "\n");
+    fs.writeSync(fd, bytes);
     fs.fsyncSync(fd);
+  } catch (e) {
+    try { fs.ftruncateSync(fd, before); } catch { /* the write error is the one to report */ }
+    if (!isDiskFull(e)) throw e;
+    throw new DiskFullError(file, bytes.byteLength, e, `the ${before} bytes already in ${path.basename(file)} are intact`);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** True unless `pid` is certainly gone (process.kill(pid, 0) fails with ESRCH; EPERM means it runs as another user). */
+export function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/**
+ * Removes atomicWrite temporaries (`<name>.<pid>.<time>.tmp`) in `dir` (not below it) whose process is dead:
+ * a process killed, or a disk filled, mid-write leaves them behind. Returns the paths removed.
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const m = /\.(\d+)\.[0-9a-z]+\.tmp$/.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const p = path.join(dir, name);
+    if (!fs.statSync(p).isFile()) continue;
+    fs.rmSync(p, { force: true });
+    removed.push(p);
+  }
+  return removed;
 }
 
 /** Reads and parses a JSON file, naming the file in the error when it is missing or corrupt. */
