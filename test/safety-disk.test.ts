@@ -13,6 +13,8 @@ import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { getPreset } from "../lib/config";
 import { appendLine, atomicWrite, DiskFullError } from "../lib/util/io";
+import { httpDownload } from "../lib/data/download";
+import { serve } from "./helpers/data-fixtures";
 import { cleanStaleTemporaries, findCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -141,6 +143,24 @@ test("cleanStaleTemporaries removes checkpoint.tmp-<pid>/ and *.<pid>.<time>.tmp
   assert.deepEqual(removed, [`checkpoint.tmp-${dead}`, `summary.json.${dead}.abc1.tmp`]);
   assert.deepEqual(fs.readdirSync(run).sort(), [`checkpoint.tmp-${process.pid}`, `config.json.${process.pid}.abc2.tmp`, "metrics.jsonl", "notes.tmp"].sort());
   assert.deepEqual(cleanStaleTemporaries(path.join(run, "missing")), []);
+});
+
+test("a download on a full disk removes its .part file and says how many bytes were to be written", async () => {
+  const body = Buffer.alloc(200_000, 65);
+  const srv = await serve((u) => (u.pathname === "/big.bin" ? body : undefined));
+  const dir = tmpDir();
+  const m = mock.method(nodeFs, "write", (...args: unknown[]) => {
+    const cb = args[args.length - 1] as (e: Error) => void;
+    process.nextTick(() => cb(errno("ENOSPC")));
+  });
+  try {
+    await assert.rejects(httpDownload(`${srv.base}/big.bin`, path.join(dir, "big.bin")),
+      /disk full \(ENOSPC\) while writing .*big\.bin \(200000 bytes\): .*big\.bin was not created.*Free space on .*run the download again/);
+  } finally {
+    m.mock.restore();
+    await srv.close();
+  }
+  assert.deepEqual(fs.readdirSync(dir), [], "no .part file left");
 });
 
 /** Why the tmpfs test cannot run here, or undefined when it can (root, and `mount -t tmpfs` works). */

@@ -1,13 +1,14 @@
 /**
  * Plain HTTP(S) GET with Node's http/https (redirects followed, no dependencies), streamed to a temporary file
- * and renamed into place only when complete, so an interrupted download never looks finished.
+ * and renamed into place only when complete, so an interrupted download never looks finished; on a full disk the
+ * partial file is removed and the error says how many bytes were to be written and where to free space.
  * Used by the real Enwik8, PG-19 downloaders; tested against local servers on 127.0.0.1.
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
-import { ensureDir } from "../util/io";
+import { DiskFullError, ensureDir, isDiskFull } from "../util/io";
 
 export interface DownloadOptions {
   maxRedirects?: number;
@@ -58,8 +59,11 @@ export async function httpDownload(url: string, dest: string, opts: DownloadOpti
     out.on("finish", resolve);
     res.pipe(out);
   }).catch((e) => {
-    fs.rmSync(part, { force: true });
-    throw e;
+    fs.rmSync(part, { force: true }); // a partial download on a full disk would keep it full
+    res.destroy();
+    if (!isDiskFull(e)) throw e;
+    throw new DiskFullError(dest, Number.isFinite(total) ? total : bytes, e, `${bytes} bytes had arrived; ${path.basename(dest)} was not created`,
+      "run the download again (it skips the files already complete)");
   });
   if (Number.isFinite(total) && bytes !== total) {
     fs.rmSync(part, { force: true });
