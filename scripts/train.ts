@@ -1,6 +1,7 @@
-// Trains (or resumes) one run: npm run train -- --preset tiny --data foldoc --out runs/tiny-foldoc [--resume]
-// [--steps N] [--seed S] [--set train.lrMax=1e-3 ...]. stdout: one JSON line per evaluation, then one summary line
-// {"val_bpb", "steps", "tokens_per_s", ...}; progress and the backend line go to stderr.
+// Trains (or resumes) one run: npm run train -- --preset tiny --data foldoc --out runs/tiny-foldoc [--resume |
+// --restart] [--steps N] [--seed S] [--set train.lrMax=1e-3 ...]. stdout: one JSON line per evaluation, then one
+// summary line {"val_bpb", "steps", "tokens_per_s", ...}; progress and the backend line go to stderr. Ctrl-C /
+// SIGTERM: the update in flight finishes, a checkpoint is written, one line says how to resume, exit 130 / 143.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeBackend, initBackend } from "../lib/runtime/backend";
@@ -8,6 +9,7 @@ import { Config, getPreset, presetNames, validateConfig } from "../lib/config";
 import { PATHS } from "../lib/util/io";
 import { disposeModel } from "../lib/nn/params";
 import { trainRun } from "../lib/train/loop";
+import { RunInterruptedError } from "../lib/train/interrupt";
 import { RUN_FILES, checkOutDir, readRunConfig, readRunData } from "../lib/train/run-folder";
 import { TokenizerJSON } from "../lib/data/vocab";
 import { CommandSpec, UsageError, applySettings, parseCommand, parseFlags, runMain } from "./args";
@@ -15,14 +17,15 @@ import { loadCliDataset } from "./data";
 
 const CLI: CommandSpec = {
   command: "npm run train",
-  args: "--preset NAME --data NAME|FILE [--out DIR] [--resume] [--steps N] [--seed S] [--set section.field=value ...]",
+  args: "--preset NAME --data NAME|FILE [--out DIR] [--resume | --restart] [--steps N] [--seed S] [--set section.field=value ...]",
   summary: "Trains one run (or resumes it from its last checkpoint). stdout: one JSON line per evaluation, then a summary " +
     "line {val_bpb, val_loss, val_ppl, steps, tokens_per_s, out}; progress and the backend go to stderr.",
   flags: {
     preset: { kind: "string", value: "NAME", help: `config preset: ${presetNames().join(", ")}`, default: "required unless --resume, which reuses the run's own config" },
     data: { kind: "string", value: "NAME|FILE", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes", default: "required unless --resume, which reuses the run's dataset" },
     out: { kind: "string", value: "DIR", help: "run folder; an existing one is refused unless --resume", default: "runs/<preset>-<data>" },
-    resume: { kind: "boolean", help: "continue the run in --out from its last checkpoint" },
+    resume: { kind: "boolean", help: "continue the run in --out from its last checkpoint (refused when its history has no loadable checkpoint: see --restart)" },
+    restart: { kind: "boolean", help: "train the run in --out again from step 0; its old history and checkpoint are kept as *.<time>.bak, never deleted (reuses the run's config and data unless given)" },
     steps: { kind: "number", help: "parameter updates in the run (sets train.maxSteps, the schedule length)", default: "the preset's train.maxSteps" },
     seed: { kind: "number", value: "S", help: "seed of initialization, data order and dropout (sets train.seed)", default: "the preset's train.seed" },
     set: { kind: "list", value: "section.field=value", help: "override a config field, e.g. --set train.lrMax=1e-3 --set model.nCode=32", default: "none" },
@@ -35,14 +38,18 @@ const CLI: CommandSpec = {
     "npm run train -- --preset cpu-small --data ./my-corpus.txt --out runs/mine --set model.nCode=128",
     "npm run train -- --out runs/tiny-foldoc --resume",
   ],
-  notes: ["exit codes: 0 done, 1 the run failed (the error names the value and the fix), 2 a bad command line"],
+  notes: [
+    "exit codes: 0 done, 1 the run failed (the error names the value and the fix), 2 a bad command line, " +
+      "130 / 143 stopped by SIGINT / SIGTERM (after the update in flight and a checkpoint; a second signal stops at once)",
+    "one process per run folder: a second one on the same --out is refused while the first runs (<out>/.lock)",
+  ],
 };
 
 /** The config a command line asks for: preset (or the run's saved config when resuming) + flags. */
 function requestedConfig(flags: ReturnType<typeof parseFlags>, outDir: string): Config {
   let cfg: Config;
   if (flags.preset !== undefined) cfg = getPreset(String(flags.preset));
-  else if (flags.resume) cfg = readRunConfig(outDir);
+  else if (flags.resume || flags.restart) cfg = readRunConfig(outDir);
   else throw new UsageError(`--preset is required (one of ${presetNames().join(", ")})`);
   applySettings(cfg, flags.set as string[]);
   if (flags.steps !== undefined) cfg.train.maxSteps = Number(flags.steps);
@@ -52,14 +59,16 @@ function requestedConfig(flags: ReturnType<typeof parseFlags>, outDir: string): 
 
 async function main(): Promise<void> {
   const { flags } = parseCommand(CLI);
-  if (flags.data === undefined && !(flags.resume && flags.out !== undefined)) {
+  if (flags.resume && flags.restart) throw new UsageError("--resume and --restart exclude each other: --resume continues the run, --restart trains it again from step 0");
+  const reuse = Boolean(flags.resume || flags.restart); // the run in --out gives the defaults
+  if (flags.data === undefined && !(reuse && flags.out !== undefined)) {
     throw new UsageError("--data is required: a dataset name or the path of a file");
   }
   const outDir = path.resolve(flags.out !== undefined ? String(flags.out) :
     path.join(PATHS.runs, `${flags.preset ?? "run"}-${path.basename(String(flags.data)).replace(/[^A-Za-z0-9._-]/g, "_")}`));
-  checkOutDir(outDir, Boolean(flags.resume)); // before loading any data
+  checkOutDir(outDir, reuse); // before loading any data
   // a resumed run keeps its dataset (by default) and the vocabulary it was trained with
-  const saved = flags.resume && fs.existsSync(path.join(outDir, RUN_FILES.tokenizer)) ? readRunData(outDir) : undefined;
+  const saved = reuse && fs.existsSync(path.join(outDir, RUN_FILES.tokenizer)) ? readRunData(outDir) : undefined;
   const dataSpec = flags.data !== undefined ? String(flags.data) : saved ? saved.name : "";
   if (!dataSpec) throw new UsageError(`--data is required: ${outDir} holds no run to take it from`);
   const cfg = requestedConfig(flags, outDir);
@@ -70,10 +79,17 @@ async function main(): Promise<void> {
   const data = loadCliDataset(dataSpec, cfg, (flags.set as string[]).some((s) => s.startsWith("model.vocabSize=")),
     { tokenizer: tokenizer as "bytes" | "bpe" | TokenizerJSON | undefined, bpeVocabSize: flags["bpe-vocab"] as number | undefined });
   validateConfig(cfg);
-  const res = await trainRun({
-    config: cfg, data, outDir, resume: Boolean(flags.resume), progress: !flags.quiet,
-    onEval: (e) => console.log(JSON.stringify({ event: "eval", step: e.step, val_loss: e.loss, val_bpb: e.bpb, val_ppl: e.ppl, tokens: e.tokens })),
-  });
+  let res: Awaited<ReturnType<typeof trainRun>>;
+  try {
+    res = await trainRun({
+      config: cfg, data, outDir, resume: Boolean(flags.resume), restart: Boolean(flags.restart), progress: !flags.quiet, exitOnSignal: true,
+      onEval: (e) => console.log(JSON.stringify({ event: "eval", step: e.step, val_loss: e.loss, val_bpb: e.bpb, val_ppl: e.ppl, tokens: e.tokens })),
+    });
+  } catch (e) {
+    if (!(e instanceof RunInterruptedError)) throw e;
+    console.error(e.message); // the one line: where the checkpoint is and how to resume
+    process.exit(e.exitCode);
+  }
   disposeModel(res.model);
   console.log(JSON.stringify({
     val_bpb: res.finalEval?.bpb, val_loss: res.finalEval?.loss, val_ppl: res.finalEval?.ppl, steps: res.steps,

@@ -24,6 +24,7 @@ import { Config, DeepPartial, getPreset } from "../config";
 import { PATHS, ROOT, atomicWriteJSON, checkFileName, ensureDir, readJSON, readJSONL } from "../util/io";
 import { jsonDiff } from "../util/json";
 import { findCheckpoint } from "../train/checkpoint";
+import { RunLock, acquireRunLock } from "../train/lock";
 import { disposeModel, Model } from "../nn/params";
 import { EvalRecord, RUN_FILES, StepMetrics, TrainRunOptions, loadRunModel, readRunConfig, trainRun } from "../train/index";
 import { EvalResult, evaluate } from "../train/evaluate";
@@ -175,6 +176,17 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRes
     if (k === "seed" && spec.params!.seed !== (spec.seed ?? 0)) throw new Error(`spec.params.seed = ${spec.params!.seed} but spec.seed = ${spec.seed ?? 0}; set spec.seed (the row records it)`);
   }
   const runDir = path.join(spec.runsDir ?? PATHS.runs, spec.experiment, spec.run);
+  // one process per run folder (lib/train/lock.ts): its bookkeeping, training, sample and row are one unit
+  const lock = acquireRunLock(runDir);
+  try {
+    return await runLocked(spec, runDir, lock, t0);
+  } finally {
+    lock.release();
+  }
+}
+
+/** runExperiment once the run folder is locked. */
+async function runLocked(spec: ExperimentSpec, runDir: string, lock: RunLock, t0: number): Promise<ExperimentResult> {
   const progress = spec.progress ?? true;
 
   // The dataset, with the vocabulary the run was trained with when it exists (a resumed BPE run).
@@ -212,7 +224,7 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRes
   } else {
     training = findCheckpoint(runDir) ? "resumed" : "fresh";
     const r = await trainRun({
-      config: cfg, data: ds, outDir: runDir, resume: true, steps: spec.steps, progress, onMetrics: spec.onMetrics, onEval: spec.onEval,
+      config: cfg, data: ds, outDir: runDir, resume: true, steps: spec.steps, progress, onMetrics: spec.onMetrics, onEval: spec.onEval, lock,
     });
     model = r.model;
   }

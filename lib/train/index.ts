@@ -1,6 +1,8 @@
-/** Training and using a model: the truncated-backprop loop and its updates, opening and resuming a run folder, optimizers, checkpoints, evaluation (bpb, perplexity), sampling. */
+/** Training and using a model: the truncated-backprop loop and its updates, opening, locking and resuming a run folder, stopping on a signal, optimizers, checkpoints, evaluation (bpb, perplexity), sampling. */
 export * from "./checkpoint";
 export * from "./evaluate";
+export * from "./interrupt";
+export * from "./lock";
 export * from "./loop";
 export * from "./optim";
 export * from "./resume";

@@ -5,10 +5,13 @@
  * segment is one parameter update (step.ts: loss = CE + c_β · L_commit, clipping, AdamW/Adafactor, codebook EMA),
  * and the state after it is carried to the next segment under stop-gradient.
  *
- * `trainRun` opens the run folder (run-folder.ts, resume.ts: a fresh run or the exact state of the last
- * checkpoint), loops over updates logging one metrics.jsonl line each, evaluates every evalEvery and checkpoints
- * every saveEvery updates, and finishes with a final evaluation, a checkpoint and summary.json.
+ * `trainRun` locks the run folder (lock.ts: one process per folder), opens it (run-folder.ts, resume.ts: a fresh
+ * run or the exact state of the last checkpoint), loops over updates logging one metrics.jsonl line each,
+ * evaluates every evalEvery and checkpoints every saveEvery updates, and finishes with a final evaluation, a
+ * checkpoint and summary.json. SIGINT/SIGTERM stop it after the update in flight, with a checkpoint
+ * (interrupt.ts); a fresh run that fails before its first update removes what it wrote, so a retry is not refused.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { Config, checkVocabFits, validateConfig } from "../config";
 import { Model, disposeModel } from "../nn/params";
@@ -21,7 +24,9 @@ import { findCheckpoint } from "./checkpoint";
 import { bitsPerByte, evaluate } from "./evaluate";
 import { NonFiniteGradientError, disposeOptimizer } from "./optim";
 import { OpenRun, openRun, saveRun } from "./resume";
-import { EvalRecord, RUN_FILES, StepMetrics } from "./run-folder";
+import { EvalRecord, RUN_FILES, StepMetrics, checkOutDir } from "./run-folder";
+import { RunLock, acquireRunLock } from "./lock";
+import { RunInterruptedError, SIGNAL_EXIT_CODES, SignalWatch, StopSignal, watchSignals } from "./interrupt";
 import { NonFiniteLossError, SegmentResult, divergenceFix, dropoutSeed, trainSegment } from "./step";
 
 export interface TrainRunOptions {
@@ -30,8 +35,20 @@ export interface TrainRunOptions {
   data: Dataset;
   /** run folder, e.g. runs/tiny-foldoc */
   outDir: string;
-  /** continue from the folder's last checkpoint (a folder without one starts from step 0) */
+  /**
+   * continue from the folder's last checkpoint (an empty folder, or one stopped before its first checkpoint, starts
+   * from step 0; a history whose checkpoint is gone or unreadable is refused: see restart)
+   */
   resume?: boolean;
+  /** start the run in outDir over from step 0, keeping its old history and checkpoint aside as *.<time>.bak */
+  restart?: boolean;
+  /**
+   * the command line's signal behaviour: a second SIGINT/SIGTERM exits the process at once (130/143). Unset (a
+   * notebook kernel), the first signal stops the loop, checkpoints and throws RunInterruptedError; nothing exits
+   */
+  exitOnSignal?: boolean;
+  /** a lock on outDir the caller already holds (runExperiment); otherwise trainRun takes and releases one */
+  lock?: RunLock;
   /** stop after this many updates in all (default and maximum: config.train.maxSteps, the schedule length) */
   steps?: number;
   /** show a progress bar / live loss curve (default true) */
@@ -98,7 +115,53 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     throw new Error(`steps = ${stopAt} must be an integer in [1, train.maxSteps = ${tc.maxSteps}] (maxSteps is the schedule's length); raise train.maxSteps to train longer`);
   }
   const nSeg = segmentCount(tc.sequenceLen, tc.updateLen);
-  const run = openRun(cfg, data, opts.outDir, opts.resume ?? false);
+  const fresh = !opts.resume && !opts.restart;
+  checkOutDir(opts.outDir, !fresh); // before creating the folder or its lock: an --out that is a file, a taken folder
+  const created = !fs.existsSync(opts.outDir);
+  const lock = opts.lock ?? acquireRunLock(opts.outDir);
+  const signals = watchSignals(opts.exitOnSignal ?? false);
+  try {
+    return await trainLocked(opts, cfg, nSeg, signals);
+  } catch (e) {
+    // a fresh run (its folder was empty: checkOutDir) that failed before its first update leaves nothing that
+    // would refuse a retry of the same --out
+    if (fresh && !fs.existsSync(path.join(opts.outDir, RUN_FILES.metrics))) {
+      signals.stop();
+      if (!opts.lock) lock.release();
+      removeFailedStart(opts.outDir, created && !opts.lock);
+    }
+    throw e;
+  } finally {
+    signals.stop();
+    if (!opts.lock) lock.release();
+  }
+}
+
+/** Removes the stamp a fresh run wrote before failing (and the folder, when this call created it and it is empty). */
+function removeFailedStart(outDir: string, created: boolean): void {
+  for (const f of [RUN_FILES.config, RUN_FILES.data, RUN_FILES.tokenizer, RUN_FILES.evals]) fs.rmSync(path.join(outDir, f), { force: true });
+  if (created) {
+    try {
+      fs.rmdirSync(outDir);
+    } catch {
+      /* not empty: something else lives there now */
+    }
+  }
+}
+
+/** The interruption error of a run stopped by `signal` once its checkpoint is written. */
+function interrupted(run: OpenRun, signal: StopSignal, cli: boolean): RunInterruptedError {
+  const how = cli ? `resume with: npm run train -- --out ${run.outDir} --resume` : `rerun to resume (trainRun resume: true; runExperiment resumes by itself)`;
+  return new RunInterruptedError(`training stopped by ${signal} after update ${run.step}: the checkpoint ${findCheckpoint(run.outDir)} ` +
+    `holds step ${run.lastSaved}; ${how}`, signal, SIGNAL_EXIT_CODES[signal]);
+}
+
+/** trainRun inside its lock and signal handlers. */
+async function trainLocked(opts: TrainRunOptions, cfg: Config, nSeg: number, signals: SignalWatch): Promise<TrainRunResult> {
+  const tc = cfg.train;
+  const data = opts.data;
+  const stopAt = opts.steps ?? tc.maxSteps;
+  const run = openRun(cfg, data, opts.outDir, opts.resume ?? false, opts.restart ?? false);
   const { pos, history, evals } = run;
 
   const progress: Progress | undefined = opts.progress === false || run.step >= stopAt ? undefined :
@@ -109,6 +172,11 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   let finalEval: EvalRecord | undefined;
   try {
     while (run.step < stopAt) {
+      if (signals.signal) { // delivered between updates (at the await below): the update in flight is done
+        progress?.done();
+        if (run.lastSaved !== run.step) saveRun(run);
+        throw interrupted(run, signals.signal, opts.exitOnSignal ?? false);
+      }
       if (!pos.batch) {
         pos.cursor = run.batches.cursor();
         pos.batch = run.batches.next();

@@ -5,9 +5,11 @@
  * Dropout seeds are derived from (seed, step, segment) (step.ts), so with these a resumed run repeats an
  * uninterrupted one bit for bit on a deterministic backend.
  *
- * `openRun` starts a fresh run (a folder without a checkpoint starts its records over) or restores the last
- * checkpoint and cuts metrics.jsonl and eval.jsonl back to the lines that checkpoint knew (a run killed after it
- * may have logged more); either way it writes the run's stamp (config, data, tokenizer) and reads the history.
+ * `openRun` starts a fresh run or restores the last checkpoint. A resume checks that the history matches the
+ * checkpoint (more lines: cut back to those it knew, a run killed after it logged more; fewer: refused), that the
+ * data is the same (token SHA-256) and that --steps is not below the step reached; a history without a loadable
+ * checkpoint is refused rather than restarted. `restart` starts over with the old history set aside as *.bak.
+ * Either way it writes the run's stamp (config, data, tokenizer) and reads the history.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -18,9 +20,11 @@ import { RecurrentState, disposeState, stateFromTensors, stateTensors } from "..
 import { Batch, BatchCursor, TrainBatches } from "../data/batches";
 import { Dataset } from "../data/datasets";
 import { ensureDir, readJSONL, truncateJSONL } from "../util/io";
-import { assignFromCheckpoint, findCheckpoint, loadCheckpoint, restoreTensors, saveCheckpoint } from "./checkpoint";
+import { CHECKPOINT_DIR, LoadedCheckpoint, assignFromCheckpoint, cleanStaleTemporaries, findCheckpoint, loadCheckpoint, restoreTensors, saveCheckpoint } from "./checkpoint";
 import { OptimizerState, createOptimizer, disposeOptimizer } from "./optim";
-import { EvalRecord, RUN_FILES, StepMetrics, checkOutDir, modelVariables, writeRunStamp } from "./run-folder";
+import {
+  EvalRecord, RUN_FILES, StepMetrics, checkOutDir, checkRunDataIdentity, jsonlLines, modelVariables, setAsideHistory, writeRunStamp,
+} from "./run-folder";
 import { NonFiniteLossError, divergenceFix } from "./step";
 
 /** What to do about a corrupt line of a run's history. */
@@ -93,9 +97,10 @@ export function nonFiniteVariables(vars: Map<string, tf.Variable>): string[] {
  * Opens `outDir` for training `cfg` on `data`: a fresh run, or (resume) the state of its last checkpoint.
  * Refuses a non-empty folder unless resuming. The caller owns the model and optimizer of the result.
  */
-export function openRun(cfg: Config, data: Dataset, outDir: string, resume: boolean): OpenRun {
-  checkOutDir(outDir, resume);
+export function openRun(cfg: Config, data: Dataset, outDir: string, resume: boolean, restart = false): OpenRun {
+  checkOutDir(outDir, resume || restart);
   ensureDir(outDir);
+  cleanStaleTemporaries(outDir); // checkpoint.tmp-<pid>/ and *.tmp of dead writers hold disk space (a full disk leaves them)
   const tc = cfg.train;
   const files = {
     metrics: path.join(outDir, RUN_FILES.metrics),
@@ -107,9 +112,16 @@ export function openRun(cfg: Config, data: Dataset, outDir: string, resume: bool
   try {
     let batches: TrainBatches;
     let step = 0;
-    const ckDir = resume ? findCheckpoint(outDir) : undefined;
+    if (restart) {
+      const moved = setAsideHistory(outDir);
+      if (moved.length) console.warn(`[train] restarting ${outDir} from step 0; the old history is kept as ${moved.map((f) => path.basename(f)).join(", ")}`);
+    }
+    const ckDir = resume && !restart ? findCheckpoint(outDir) : undefined;
     if (ckDir) {
-      const ck = loadCheckpoint(ckDir, cfg);
+      const ck = loadResumable(ckDir, cfg, outDir);
+      checkResumeTarget(outDir, ck.manifest.step, ck.manifest.config.train.maxSteps, cfg.train.maxSteps);
+      checkRunDataIdentity(outDir, data); // before the data cursor, whose mismatch would only name sequence counts
+      checkHistory(files, ck.manifest.state as unknown as RunState, ck.manifest.step);
       assignFromCheckpoint(ck, runVariables(model, opt), ["param/", "codebook/", "opt/"]);
       const st = ck.manifest.state as unknown as RunState;
       opt.count = st.optimizer.count;
@@ -121,11 +133,15 @@ export function openRun(cfg: Config, data: Dataset, outDir: string, resume: bool
         pos.segment = st.segment;
         pos.state = stateFromTensors(st.statePos, restoreTensors(ck, "state/"));
       }
-      truncateJSONL(files.metrics, st.metrics.lines);
-      truncateJSONL(files.evals, st.metrics.evalLines);
     } else {
-      // a fresh run (or a resume of a run killed before its first checkpoint): start the records over
-      for (const f of Object.values(files)) fs.rmSync(f, { force: true });
+      // a fresh run, or a resume of a run killed before its first checkpoint: its records start over, and any
+      // earlier ones are set aside, never deleted; a history that had a checkpoint refuses (unresumable)
+      if (resume && !restart) {
+        const why = unresumable(outDir, files, tc.saveEvery);
+        if (why) throw new Error(why);
+        const moved = setAsideHistory(outDir);
+        if (moved.length) console.warn(`[train] ${outDir} stopped before its first checkpoint: starting it over; its partial history is kept as ${moved.map((f) => path.basename(f)).join(", ")}`);
+      }
       batches = new TrainBatches(data.splits.train, { B: tc.batchSize, T: tc.sequenceLen, seed: tc.seed });
     }
     writeRunStamp(outDir, cfg, data);
@@ -138,6 +154,78 @@ export function openRun(cfg: Config, data: Dataset, outDir: string, resume: bool
     disposeModel(model);
     throw e;
   }
+}
+
+/** What to do instead of resuming a folder whose checkpoint is gone or unreadable. */
+function restartFix(outDir: string): string {
+  return `Nothing was changed. To train it again from step 0, pass --restart (trainRun restart: true): the old history is ` +
+    `kept as metrics.jsonl.<time>.bak (and eval.jsonl likewise); or restore the checkpoint from a backup and resume (${outDir})`;
+}
+
+/** loadCheckpoint for a resume: its refusal (corrupt, another config) re-thrown with the restart option. */
+function loadResumable(ckDir: string, cfg: Config, outDir: string): LoadedCheckpoint {
+  try {
+    return loadCheckpoint(ckDir, cfg);
+  } catch (e) {
+    throw new Error(`cannot resume ${outDir}: ${(e as Error).message}. ${restartFix(outDir)}`);
+  }
+}
+
+/**
+ * Why a resume without a loadable checkpoint must not start over (undefined: it may). It may only when no
+ * checkpoint can ever have existed: no checkpoint folder, no summary.json, fewer metrics lines than saveEvery.
+ */
+function unresumable(outDir: string, files: OpenRun["files"], saveEvery: number): string | undefined {
+  const lines = jsonlLines(files.metrics), evalLines = jsonlLines(files.evals);
+  const missing: string[] = [];
+  for (const name of [CHECKPOINT_DIR, `${CHECKPOINT_DIR}.old`]) {
+    const dir = path.join(outDir, name);
+    if (!fs.existsSync(dir)) continue;
+    const gone = ["manifest.json", "blob.bin"].filter((f) => !fs.existsSync(path.join(dir, f)));
+    missing.push(`${dir} has no ${gone.join(" and ")}`);
+  }
+  const finished = fs.existsSync(path.join(outDir, RUN_FILES.summary));
+  if (!missing.length && !finished && !(saveEvery > 0 && lines >= saveEvery)) return undefined;
+  if (!missing.length) missing.push(`there is no ${CHECKPOINT_DIR}/ folder`);
+  return `cannot resume ${outDir}: it holds a training history (${RUN_FILES.metrics}: ${lines} lines, ${RUN_FILES.evals}: ` +
+    `${evalLines} lines${finished ? `, ${RUN_FILES.summary}` : ""}) but no loadable checkpoint (${missing.join("; ")}). ${restartFix(outDir)}`;
+}
+
+/**
+ * Refuses a resume asking for fewer updates (train.maxSteps, --steps) than the checkpoint has done: it would
+ * silently rewrite the stored schedule length and train nothing.
+ */
+function checkResumeTarget(outDir: string, step: number, storedMax: number, requestedMax: number): void {
+  if (requestedMax < step) {
+    throw new Error(`cannot resume ${outDir} to train.maxSteps = ${requestedMax} (--steps): its checkpoint is already at step ` +
+      `${step} (stored train.maxSteps = ${storedMax}). Omit --steps to finish the stored schedule, pass --steps >= ${step} to ` +
+      `train on, or use npm run eval / sample on the trained run. Nothing was changed`);
+  }
+}
+
+/**
+ * Matches the history files to the checkpoint. More lines than it recorded: updates logged after it (a kill
+ * before the next checkpoint), cut back here. Fewer: records were lost, an error (never "repaired" by dropping
+ * earlier lines). metrics.jsonl holds one line per update, so its last kept line must be the checkpoint's step.
+ */
+function checkHistory(files: OpenRun["files"], st: RunState, step: number): void {
+  for (const [file, want] of [[files.metrics, st.metrics.lines], [files.evals, st.metrics.evalLines]] as const) {
+    const have = jsonlLines(file);
+    if (have < want) {
+      throw new Error(`cannot resume: ${file} has ${have} records but the checkpoint (step ${step}) was written after ${want}: ` +
+        `history lines were lost. Restore ${path.basename(file)} from a backup, or pass --restart to train from step 0 ` +
+        `(the current history is kept as .bak). Nothing was changed`);
+    }
+  }
+  const kept = readJSONL<StepMetrics>(files.metrics, RUN_RECORD_FIX).slice(0, st.metrics.lines);
+  const last = kept[kept.length - 1];
+  if (last && last.step !== step) {
+    throw new Error(`cannot resume: record ${kept.length} of ${files.metrics} is step ${last.step} but the checkpoint is at step ` +
+      `${step} (one line per update): the history belongs to another run. Restore it from a backup, or pass --restart ` +
+      `(the current history is kept as .bak). Nothing was changed`);
+  }
+  truncateJSONL(files.metrics, st.metrics.lines);
+  truncateJSONL(files.evals, st.metrics.evalLines);
 }
 
 /** Writes the run's checkpoint at its current step; refuses (NonFiniteLossError) when a variable holds NaN/Inf. */

@@ -2,16 +2,21 @@
  * A run folder: what training writes, and what evaluation, sampling and the notebooks read back.
  *
  *   config.json     the full Config of the run                           (readRunConfig)
- *   data.json       the dataset's name, kind, vocabulary size, tokenizer kind, image shape, provenance
+ *   data.json       the dataset's name, kind, vocabulary size, tokenizer kind, image shape, provenance, and the
+ *                   SHA-256 of its token streams (a resume on other data is refused)
  *   tokenizer.json  the vocabulary, so evaluation and sampling decode with the same one   (readRunData)
  *   metrics.jsonl   one StepMetrics line per parameter update
  *   eval.jsonl      one EvalRecord line per evaluation
  *   checkpoint/     the last checkpoint (checkpoint.ts; its model part is what loadRunModel reads)
  *   summary.json    the final numbers of a finished run
+ *   .lock           while a process trains the folder: its pid, host and start time (lock.ts)
+ *   *.<time>.bak    history set aside by a restart (never deleted)
  *
  * Nothing in a folder is overwritten silently: training refuses a non-empty folder unless it resumes it.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "../runtime/tf";
 import { Config, upgradeAttnType } from "../config";
@@ -21,7 +26,8 @@ import { tokenizerFromJSON } from "../data/bpe";
 import { ImageShape } from "../data/image";
 import { Tokenizer, TokenizerJSON } from "../data/vocab";
 import { atomicWriteJSON, readJSON } from "../util/io";
-import { assignFromCheckpoint, findCheckpoint, loadCheckpoint } from "./checkpoint";
+import { CHECKPOINT_DIR, assignFromCheckpoint, findCheckpoint, loadCheckpoint } from "./checkpoint";
+import { LOCK_FILE } from "./lock";
 import { EvalResult } from "./evaluate";
 
 export const RUN_FILES = {
@@ -62,13 +68,84 @@ export interface EvalRecord extends EvalResult {
   step: number;
 }
 
-/** Refuses to reuse a non-empty run folder unless resuming (nothing is ever overwritten silently). */
+/**
+ * Refuses to reuse a non-empty run folder unless resuming (nothing is ever overwritten silently), and an --out
+ * that is a file. The lock file alone (a run killed before it wrote anything) does not count as a run.
+ */
 export function checkOutDir(outDir: string, resume: boolean): void {
-  const exists = fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0;
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
+    throw new Error(`output folder ${outDir} is an existing file, not a folder: pass a folder path as --out (outDir), e.g. a new runs/<name>`);
+  }
+  const exists = fs.existsSync(outDir) && fs.readdirSync(outDir).some((f) => f !== LOCK_FILE);
   if (exists && !resume) {
     throw new Error(`output folder ${outDir} already holds a run; pass --resume (resume: true) to continue it, ` +
       `or choose a fresh --out. Nothing was overwritten`);
   }
+}
+
+const dataHashes = new WeakMap<Dataset, string>();
+
+/**
+ * SHA-256 of the token streams a run trains and validates on (train, validation, test, each prefixed by its name
+ * and length; uint16 little-endian). Tokens rather than source bytes: they are what the checkpoint's data cursor
+ * indexes, and they also change when the tokenizer does. Computed once per Dataset object.
+ */
+export function dataSha256(data: Dataset): string {
+  let h = dataHashes.get(data);
+  if (!h) {
+    const hash = crypto.createHash("sha256");
+    for (const split of ["train", "validation", "test"] as const) {
+      const t = data.splits[split];
+      hash.update(`${split}:${t.length}:`);
+      const le = new Uint16Array(t.length);
+      le.set(t);
+      if (os.endianness() !== "LE") for (let i = 0; i < le.length; i++) le[i] = ((le[i] & 0xff) << 8) | (le[i] >> 8);
+      hash.update(new Uint8Array(le.buffer));
+    }
+    h = hash.digest("hex");
+    dataHashes.set(data, h);
+  }
+  return h;
+}
+
+/**
+ * Refuses to resume `outDir` on other data than it was started on (data.json tokensSha256). A folder written
+ * before the hash was recorded has none: it resumes, and writeRunStamp records the hash then.
+ */
+export function checkRunDataIdentity(outDir: string, data: Dataset): void {
+  const file = path.join(outDir, RUN_FILES.data);
+  if (!fs.existsSync(file)) return;
+  const saved = readJSON<{ name?: string; tokensSha256?: string }>(file);
+  if (!saved.tokensSha256) return;
+  const now = dataSha256(data);
+  if (saved.tokensSha256 !== now) {
+    throw new Error(`cannot resume ${outDir} on other data: it was started on dataset "${saved.name}" (token SHA-256 ` +
+      `${saved.tokensSha256.slice(0, 16)}…) but this resume has dataset "${data.name}" (token SHA-256 ${now.slice(0, 16)}…). ` +
+      `Resume with the run's own data (--data ${saved.name}, the same tokenizer), or start a new run with a fresh --out. Nothing was changed`);
+  }
+}
+
+/**
+ * Moves the run's history (metrics.jsonl, eval.jsonl, summary.json) and checkpoints aside as `<name>.<time>.bak`
+ * instead of deleting them: a restart never destroys what an earlier run measured. Returns the new names.
+ */
+export function setAsideHistory(outDir: string): string[] {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const moved: string[] = [];
+  for (const name of [RUN_FILES.metrics, RUN_FILES.evals, RUN_FILES.summary, CHECKPOINT_DIR, `${CHECKPOINT_DIR}.old`]) {
+    const from = path.join(outDir, name);
+    if (!fs.existsSync(from)) continue;
+    const to = `${from}.${stamp}.bak`;
+    fs.renameSync(from, to);
+    moved.push(to);
+  }
+  return moved;
+}
+
+/** Non-blank lines of a JSONL file (0 when missing): how many records it holds, a torn last line included. */
+export function jsonlLines(file: string): number {
+  if (!fs.existsSync(file)) return 0;
+  return fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").length;
 }
 
 /** Writes config.json, data.json and tokenizer.json: what the run was trained with. */
@@ -76,7 +153,7 @@ export function writeRunStamp(outDir: string, cfg: Config, data: Dataset): void 
   atomicWriteJSON(path.join(outDir, RUN_FILES.config), cfg);
   atomicWriteJSON(path.join(outDir, RUN_FILES.data), {
     name: data.name, kind: data.kind, vocabSize: data.vocabSize, tokenizer: data.tokenizer.kind, imageShape: data.imageShape ?? null,
-    provenance: data.provenance,
+    provenance: data.provenance, tokensSha256: dataSha256(data),
   });
   atomicWriteJSON(path.join(outDir, RUN_FILES.tokenizer), data.tokenizer.toJSON());
 }
