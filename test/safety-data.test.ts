@@ -1,11 +1,12 @@
 // Data caches checked by content (issue 11): a same-size corrupt copy in data/cache is refused with both hashes
 // and the command that rebuilds it; a cache made before stamps existed gets one on its first read; and
 // scripts/fetch-data.sh's stamps (sha256 + size, no mtime) are understood. Fixtures only: no real data needed.
-import { test } from "node:test";
+import { mock, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import nodeFs from "node:fs"; // the module object itself: mocking it reaches lib/
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
@@ -70,6 +71,25 @@ test("a cache without a stamp (made before stamps) gets one on its first read; f
   assert.equal(typeof JSON.parse(fs.readFileSync(stampFile(file), "utf8")).mtimeMs, "number");
   fs.writeFileSync(stampFile(file), JSON.stringify({ sha256: "0".repeat(64), bytes: text.length }) + "\n");
   assert.throws(() => readDebCorpus("foldoc", cache), /is corrupt: its SHA-256 is [0-9a-f]{64} .* recorded 0{64}/);
+});
+
+test("a read-only data/cache still reads (the stamp cannot be written: a warning, checked by size only)", () => {
+  const { cache, file } = foldocCache();
+  fs.writeFileSync(file, text);
+  const real = nodeFs.openSync;
+  const m = mock.method(nodeFs, "openSync", (f: fs.PathLike, ...rest: unknown[]) => {
+    if (String(f).endsWith(".tmp")) throw Object.assign(new Error(`EROFS: read-only file system, open '${f}'`), { code: "EROFS" });
+    return (real as (...a: unknown[]) => number)(f, ...rest);
+  });
+  const warn = mock.method(console, "warn", () => undefined);
+  try {
+    assert.deepEqual(Buffer.from(readDebCorpus("foldoc", cache).bytes), text);
+    assert.match(String(warn.mock.calls[0]?.arguments[0]), /cannot record the SHA-256 of .*foldoc\.bytes .*EROFS.*checked by size only/);
+  } finally {
+    m.mock.restore();
+    warn.mock.restore();
+  }
+  assert.ok(!fs.existsSync(stampFile(file)));
 });
 
 test("Fashion-MNIST and enwik8: a same-size corrupt copy is refused with the rebuild command", () => {

@@ -67,7 +67,11 @@ export function checkStamp(file: string, data: Uint8Array, fix: string): void {
     throw new Error(`${file} is corrupt: its SHA-256 is ${got} (${st.size} bytes), but ${stampFile(file)} recorded ` +
       `${stamp.sha256} (${stamp.bytes} bytes) when it was extracted; ${fix}`);
   }
-  atomicWriteJSON(stampFile(file), { sha256: got, bytes: st.size, mtimeMs: st.mtimeMs } satisfies DataStamp);
+  try {
+    atomicWriteJSON(stampFile(file), { sha256: got, bytes: st.size, mtimeMs: st.mtimeMs } satisfies DataStamp);
+  } catch (e) { // a read-only or full data/cache still reads: the file is then checked by size only
+    console.warn(`[data] cannot record the SHA-256 of ${file} in ${stampFile(file)} (${(e as Error).message}); it is checked by size only until that file can be written`);
+  }
 }
 
 /** readFileSync + checkStamp: the bytes of a stamped cache file. */

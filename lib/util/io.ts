@@ -48,8 +48,12 @@ export function isDiskFull(e: unknown): boolean {
 export function mountPointOf(p: string): string {
   let dir = path.resolve(p);
   while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  const dev = fs.statSync(dir).dev;
-  while (path.dirname(dir) !== dir && fs.statSync(path.dirname(dir)).dev === dev) dir = path.dirname(dir);
+  try {
+    const dev = fs.statSync(dir).dev;
+    while (path.dirname(dir) !== dir && fs.statSync(path.dirname(dir)).dev === dev) dir = path.dirname(dir);
+  } catch {
+    /* an unreadable ancestor: the folder found so far is still the right place to look */
+  }
   return dir;
 }
 
