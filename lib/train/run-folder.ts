@@ -79,7 +79,7 @@ export function checkOutDir(outDir: string, resume: boolean): void {
   const exists = fs.existsSync(outDir) && fs.readdirSync(outDir).some((f) => f !== LOCK_FILE);
   if (exists && !resume) {
     throw new Error(`output folder ${outDir} already holds a run; pass --resume (resume: true) to continue it, ` +
-      `or choose a fresh --out. Nothing was overwritten`);
+      `--restart (restart: true) to train it again from step 0 (its history kept as *.bak), or choose a fresh --out. Nothing was overwritten`);
   }
 }
 
@@ -97,10 +97,15 @@ export function dataSha256(data: Dataset): string {
     for (const split of ["train", "validation", "test"] as const) {
       const t = data.splits[split];
       hash.update(`${split}:${t.length}:`);
-      const le = new Uint16Array(t.length);
-      le.set(t);
-      if (os.endianness() !== "LE") for (let i = 0; i < le.length; i++) le[i] = ((le[i] & 0xff) << 8) | (le[i] >> 8);
-      hash.update(new Uint8Array(le.buffer));
+      if (os.endianness() === "LE") hash.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength)); // no copy
+      else {
+        const le = new Uint8Array(2 * t.length);
+        for (let i = 0; i < t.length; i++) {
+          le[2 * i] = t[i] & 0xff;
+          le[2 * i + 1] = t[i] >> 8;
+        }
+        hash.update(le);
+      }
     }
     h = hash.digest("hex");
     dataHashes.set(data, h);
