@@ -197,8 +197,13 @@ test("a real full tmpfs: the training CLI fails with the message, leaves no temp
     assert.deepEqual(fs.readdirSync(out).filter((n) => /tmp/.test(n)), [], "no temporaries left");
     assert.equal(loadCheckpoint(findCheckpoint(out)!).manifest.step, 3);
     assert.equal(spawnSync("mount", ["-o", "remount,size=4m", mnt]).status, 0);
+    // what a writer killed mid-write would have left: openRun removes it (the pid is dead)
+    const dead = deadPid();
+    fs.mkdirSync(path.join(out, `checkpoint.tmp-${dead}`));
+    fs.writeFileSync(path.join(out, `summary.json.${dead}.x1.tmp`), "");
     const resumed = train(["--resume"]);
     assert.equal(resumed.status, 0, resumed.stderr);
+    assert.deepEqual(fs.readdirSync(out).filter((n) => /tmp/.test(n)), [], "stale temporaries removed when the run was opened");
     assert.equal(JSON.parse(resumed.stdout.trim().split("\n").pop()!).steps, 6);
     assert.equal(loadCheckpoint(findCheckpoint(out)!).manifest.step, 6);
   } finally {
