@@ -113,7 +113,9 @@ export function acquireRunLock(dir: string): RunLock {
       } else if (!isStale(other)) {
         throw lockedError(dir, file, other);
       }
-      fs.rmSync(file, { force: true }); // stale: its holder was killed
+      // stale (its holder was killed): remove it unless another process took it over meanwhile
+      const now = readHolder(file);
+      if (JSON.stringify(now) === JSON.stringify(other)) fs.rmSync(file, { force: true });
       continue;
     }
     try {
