@@ -104,3 +104,38 @@ test("in a notebook a SIGINT stops trainRun with a checkpoint and an error inste
   assert.equal(r.steps, 8);
   assert.deepEqual(r.history.map((m) => m.step), [1, 2, 3, 4, 5, 6, 7, 8]);
 });
+
+test("in a kernel-like process a SIGTERM still terminates it, once the update in flight is checkpointed", async () => {
+  const dir = tmpDir();
+  const out = path.join(dir, "kernel");
+  const script = path.join(dir, "kernel.ts");
+  // like a tslab kernel: trains in-process without exitOnSignal, catches the cell's error and lives on
+  fs.writeFileSync(script, `
+    import { initBackend } from ${JSON.stringify(path.join(ROOT, "lib", "runtime", "backend"))};
+    import { getPreset } from ${JSON.stringify(path.join(ROOT, "lib", "config"))};
+    import { trainRun } from ${JSON.stringify(path.join(ROOT, "lib", "train", "loop"))};
+    import { loadDataset } from ${JSON.stringify(path.join(ROOT, "lib", "data", "datasets"))};
+    (async () => {
+      await initBackend("cpu");
+      const config = getPreset("tiny", { train: { updateLen: 16, maxSteps: 5000, saveEvery: 1000, evalEvery: 0, evalTokens: 128 } });
+      try {
+        await trainRun({ config, data: loadDataset(${JSON.stringify(`file:${CORPUS}`)}), outDir: ${JSON.stringify(out)}, progress: false });
+      } catch (e) {
+        console.error("cell error: " + (e as Error).message);
+      }
+      setTimeout(() => process.exit(0), 5000);
+    })();
+  `);
+  const child = spawn(process.execPath, ["--import", "tsx", script], { env: childEnv, stdio: ["ignore", "ignore", "pipe"], cwd: ROOT });
+  let err = "";
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<void>((res) => child.on("exit", () => res()));
+  const deadline = Date.now() + 40_000;
+  while (metricLines(out) < 3 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(metricLines(out) >= 3, `the child logged no updates: ${err}`);
+  child.kill("SIGTERM");
+  await exited;
+  assert.equal(child.signalCode, "SIGTERM", `exit code ${child.exitCode}: ${err}`);
+  assert.equal(loadCheckpoint(findCheckpoint(out)!).manifest.step, metricLines(out), "the checkpoint holds every update logged");
+  assert.ok(!fs.existsSync(path.join(out, ".lock")), "the lock is released");
+});

@@ -7,8 +7,10 @@
  *
  * In a notebook the tslab kernel receives the Jupyter interrupt as SIGINT: the handlers exist only while
  * trainRun runs (removed in its finally), and nothing here calls process.exit unless exitOnSecond was asked
- * for, so an interrupted cell ends with the error and the kernel lives on.
+ * for, so an interrupted cell ends with the error and the kernel lives on. A SIGTERM there (the kernel being
+ * shut down, a timeout) still terminates the process, once the checkpoint is written (honorTermination).
  */
+import { releaseAllLocks } from "./lock";
 
 /** The exit codes of a shell for a process stopped by these signals (128 + signal number). */
 export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -47,4 +49,15 @@ export function watchSignals(exitOnSecond: boolean): SignalWatch {
     process.on(sig, h);
   }
   return watch;
+}
+
+/**
+ * After `signal` stopped a run outside the CLI and the handlers are removed: a SIGTERM asked the process to end,
+ * so it is delivered again with its default action (the run locks released first: death by a signal runs no
+ * exit hooks), unless something else in the process handles SIGTERM. A SIGINT (a kernel interrupt) ends here.
+ */
+export function honorTermination(signal: StopSignal): void {
+  if (signal !== "SIGTERM" || process.listenerCount("SIGTERM") > 0) return;
+  releaseAllLocks();
+  process.kill(process.pid, "SIGTERM");
 }

@@ -85,7 +85,7 @@ function lockedError(dir: string, file: string, h: LockHolder): Error {
 }
 
 /** Removes every lock this process still holds (process.exit, e.g. on a second signal, skips finally blocks). */
-function releaseAllOnExit(): void {
+export function releaseAllLocks(): void {
   for (const lock of [...held.values()]) lock.release();
 }
 
@@ -136,7 +136,7 @@ export function acquireRunLock(dir: string): RunLock {
     };
     held.set(file, lock);
     if (!exitHook) {
-      process.on("exit", releaseAllOnExit);
+      process.on("exit", releaseAllLocks);
       exitHook = true;
     }
     return lock;

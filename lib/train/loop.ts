@@ -26,7 +26,7 @@ import { NonFiniteGradientError, disposeOptimizer } from "./optim";
 import { OpenRun, openRun, saveRun } from "./resume";
 import { EvalRecord, RUN_FILES, StepMetrics, checkOutDir } from "./run-folder";
 import { RunLock, acquireRunLock } from "./lock";
-import { RunInterruptedError, SIGNAL_EXIT_CODES, SignalWatch, StopSignal, watchSignals } from "./interrupt";
+import { RunInterruptedError, SIGNAL_EXIT_CODES, SignalWatch, StopSignal, honorTermination, watchSignals } from "./interrupt";
 import { NonFiniteLossError, SegmentResult, divergenceFix, dropoutSeed, trainSegment } from "./step";
 
 export interface TrainRunOptions {
@@ -134,6 +134,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   } finally {
     signals.stop();
     if (!opts.lock) lock.release();
+    if (signals.signal && !opts.exitOnSignal) honorTermination(signals.signal);
   }
 }
 
