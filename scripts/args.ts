@@ -3,8 +3,8 @@
 // answers --help / -h from that description and exits 0, and turns every parse failure into a UsageError whose
 // message names the flag and the fix. Scripts print it with the usage line and exit 2 (runMain does this).
 //
-// Flag kinds: "string" (--name value or --name=value), "number" (the same, checked to be a finite number),
-// "boolean" (--name; --name=true / --name=false also work), "list" (a repeatable string, e.g. --set a=1 --set b=2).
+// Flag kinds: "string" (--name value or --name=value), "number" (the same, checked to be a finite number, and to
+// be in the flag's range when its spec says so: `integer`, `min`, `above`, `max`), "boolean" (--name; --name=true / --name=false also work), "list" (a repeatable string, e.g. --set a=1 --set b=2).
 import { parseArgs } from "node:util";
 
 export type FlagKind = "string" | "number" | "boolean" | "list";
@@ -19,6 +19,14 @@ export interface FlagDef {
   value?: string;
   /** one-letter alias, e.g. "h" for -h */
   short?: string;
+  /** numbers: only whole numbers are allowed (counts, lengths, seeds) */
+  integer?: boolean;
+  /** numbers: the smallest value allowed */
+  min?: number;
+  /** numbers: the value must be greater than this (e.g. 0 for a time limit or nucleus p) */
+  above?: number;
+  /** numbers: the largest value allowed */
+  max?: number;
 }
 
 export type FlagSpec = Record<string, FlagDef>;
@@ -105,6 +113,22 @@ function usageErrorOf(e: unknown, spec: FlagSpec): UsageError {
   return new UsageError(message);
 }
 
+/** "an integer ≥ 1", "a number in (0, 1]": the values a number flag allows, for its error message. */
+export function rangeText(s: FlagDef): string {
+  const what = s.integer ? "an integer" : "a number";
+  const low = s.above !== undefined ? { v: s.above, open: true } : s.min !== undefined ? { v: s.min, open: false } : undefined;
+  if (low && s.max !== undefined) return `${what} in ${low.open ? "(" : "["}${low.v}, ${s.max}]`;
+  if (low) return `${what} ${low.open ? ">" : "≥"} ${low.v}`;
+  if (s.max !== undefined) return `${what} ≤ ${s.max}`;
+  return what;
+}
+
+/** Whether `n` is in the flag's range (integer, min, above, max). */
+function inRange(n: number, s: FlagDef): boolean {
+  return (!s.integer || Number.isInteger(n)) && (s.min === undefined || n >= s.min) &&
+    (s.above === undefined || n > s.above) && (s.max === undefined || n <= s.max);
+}
+
 /**
  * Parses argv against `spec` with node:util parseArgs in strict mode.
  * @param argv the arguments after the script (process.argv.slice(2))
@@ -116,8 +140,16 @@ export function parseFlagsAndPositionals(argv: string[], spec: FlagSpec, allowPo
   const args: string[] = [];
   const explicit: Record<string, boolean> = {};
   let afterTerminator = false;
-  for (const a of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
     if (a === "--") afterTerminator = true;
+    // parseArgs reads "--tokens -100" as a flag without its value: a number flag takes a negative number as its
+    // value, so that the range check below can name the flag and the values it allows
+    const num = afterTerminator ? undefined : /^--(.+)$/.exec(a)?.[1];
+    if (num !== undefined && spec[num]?.kind === "number" && /^-(\d|\.\d)/.test(argv[i + 1] ?? "")) {
+      args.push(`--${num}=${argv[++i]}`);
+      continue;
+    }
     const m = afterTerminator ? null : /^--([^=]+)=(.*)$/s.exec(a);
     if (m && spec[m[1]]?.kind === "boolean") {
       if (m[2] !== "true" && m[2] !== "false") throw new UsageError(`--${m[1]} takes no value (or =true / =false), got ${JSON.stringify(m[2])}`);
@@ -146,6 +178,9 @@ export function parseFlagsAndPositionals(argv: string[], spec: FlagSpec, allowPo
     else if (s.kind === "number" && v !== undefined) {
       const n = Number(v);
       if (String(v).trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${k} must be a number, got ${JSON.stringify(v)}; it is the ${s.help}`);
+      // the value is checked here, before any work: a negative count or a fractional length otherwise fails deep
+      // inside the command (or silently means something else)
+      if (!inRange(n, s)) throw new UsageError(`--${k} ${v}: use ${rangeText(s)}; it is the ${s.help}`);
       flags[k] = n;
     } else flags[k] = v;
   }
@@ -290,7 +325,7 @@ export function runMain(main: () => Promise<void>, usage: CommandSpec | string):
 /** The flags every command that runs notebooks takes: the profile, and the per-cell time limit. */
 export const NOTEBOOK_FLAGS: FlagSpec = {
   profile: { kind: "string", value: "smoke|default", help: "the notebook profile: smoke (CI, minutes) or default (the recorded runs)", default: "default" },
-  timeout: { kind: "number", value: "SECONDS", help: "time limit per cell", default: "1800" },
+  timeout: { kind: "number", value: "SECONDS", help: "time limit per cell", default: "1800", above: 0 },
 };
 
 /** The --profile flag's value, checked ("default" when absent). */

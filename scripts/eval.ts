@@ -19,7 +19,7 @@ const CLI: CommandSpec = {
     out: { kind: "string", value: "DIR", help: "the run folder (its config.json, tokenizer.json and last checkpoint)", default: "required" },
     split: { kind: "string", value: "validation|test", help: "the split to score (train also works)", default: "test" },
     data: { kind: "string", value: "NAME|FILE", help: "evaluate on another dataset or file, with the run's tokenizer", default: "the run's dataset" },
-    tokens: { kind: "number", help: "score only the first windows covering this many tokens; 0 = the whole split", default: "0" },
+    tokens: { kind: "number", help: "score only the first windows covering this many tokens; 0 = the whole split", default: "0", integer: true, min: 0 },
     ...RUN_CHECK_FLAGS,
     quiet: { kind: "boolean", help: "no progress bar" },
   },

@@ -2,7 +2,8 @@
  * `npm run notebook -- <notebook.ipynb> [--profile smoke|default] [--param name=value ...] [--out path]
  * [--timeout seconds]`: executes a notebook headlessly with the tslab kernel and saves the executed copy
  * (default <notebook folder>/executed/<name>.ipynb). Exits non-zero, naming the cell and its real error, when a cell
- * throws, times out, or an unhandled rejection / timer error happens.
+ * throws, times out, or an unhandled rejection / timer error happens. A failed rerun keeps the last good copy and
+ * is saved beside it as <name>.failed.ipynb.
  *
  * This is a thin launcher: the work is done by scripts/run_notebook.py (nbclient) with the project venv's Python,
  * inside the hermetic Jupyter environment of scripts/env.sh. See run_notebook.py for the parameter conventions.
@@ -45,8 +46,6 @@ function checkArgs(argv: string[]): void {
   for (const p of flags.param as string[]) {
     if (!/^[A-Za-z_$][A-Za-z0-9_$]*=/.test(p)) throw new UsageError(`--param ${JSON.stringify(p)} must look like name=value, e.g. --param seed=3`);
   }
-  const timeout = flags.timeout as number | undefined;
-  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout ${timeout}: use a number of seconds > 0`);
 }
 
 function main(argv: string[]): number {

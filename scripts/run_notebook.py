@@ -18,6 +18,9 @@ What it adds to plain `jupyter nbconvert --execute`, each for a trap of tslab:
 - A per-cell timeout (default 1800 s) and a kernel working directory equal to the notebook's folder (as in
   JupyterLab). The executed copy (default <notebook folder>/executed/<name>.ipynb) is written atomically, also
   when the run fails; the hidden cells are removed from it.
+- A failed rerun never overwrites the last good executed copy: when the copy there is from a run that passed, the
+  failed run is written beside it as <name>.failed.ipynb (and the message says which file is which); a run that
+  passes removes a stale <name>.failed.ipynb.
 """
 
 from __future__ import annotations
@@ -158,6 +161,23 @@ def write_atomic(nb, out: Path) -> None:
     os.replace(tmp, out)
 
 
+def failed_path(out: Path) -> Path:
+    """Where a failed run goes when `out` holds a good one: <name>.failed.ipynb beside it."""
+    stem = out.name[: -len(".ipynb")] if out.name.endswith(".ipynb") else out.name
+    return out.with_name(stem + ".failed.ipynb")
+
+
+def holds_good_run(out: Path) -> bool:
+    """Whether `out` is an executed copy of a run that passed (copies from before the status was recorded count)."""
+    if not out.is_file():
+        return False
+    try:
+        meta = json.loads(out.read_text(encoding="utf-8")).get("metadata", {}).get("tvq_runner", {})
+    except (OSError, ValueError):
+        return False  # unreadable: nothing worth keeping
+    return meta.get("status", "ok") != "failed"
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebook")
@@ -261,12 +281,20 @@ def main(argv: list[str]) -> int:
             "status": "failed" if failure else "ok",
             "seconds": round(time.time() - t0, 1),
         }
-        write_atomic(nb, out)
+        # a failure must not destroy the last good copy (its outputs, figures and numbers): it goes beside it
+        saved = failed_path(out) if failure and holds_good_run(out) else out
+        write_atomic(nb, saved)
+        if not failure:
+            failed_path(out).unlink(missing_ok=True)  # a stale failure beside a good copy would mislead
 
     took = time.time() - t0
     if failure:
         print(f"notebook {name}: FAILED after {took:.1f} s: {failure}", file=sys.stderr)
-        print(f"notebook {name}: executed copy saved to {out}", file=sys.stderr)
+        if saved != out:
+            print(f"notebook {name}: executed copy of this failed run saved to {saved}; "
+                  f"the last good run's copy {out} is kept", file=sys.stderr)
+        else:
+            print(f"notebook {name}: executed copy saved to {out}", file=sys.stderr)
         return 1
     print(f"notebook {name}: ok in {took:.1f} s -> {out}", file=sys.stderr)
     return 0

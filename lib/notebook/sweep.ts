@@ -39,6 +39,23 @@ export function parseParamValue(text: string): ParamValue {
   }
 }
 
+/**
+ * A swept value that looks like JSON (starts with [ { or ", or ends with ] or }) must be JSON: `S=[32,64` is a
+ * typo of a list, and read as the string "[32,64" it would run the notebook with a value it never meant.
+ */
+function checkedValue(text: string, pair: string): ParamValue {
+  const looksJSON = /^[[{"]/.test(text) || /[\]}]$/.test(text);
+  if (looksJSON) {
+    try {
+      return JSON.parse(text) as ParamValue;
+    } catch (e) {
+      throw new Error(`--param ${pair}: the value ${text} is not valid JSON (${(e as Error).message}); ` +
+        "close the brackets and quotes, e.g. --param 'S=[32,64]' for one list value or --param S=32,64 for two values");
+    }
+  }
+  return parseParamValue(text);
+}
+
 /** Splits "32,64,[1,2],\"a,b\"" at the commas that are outside brackets and quotes. */
 function splitTopLevel(text: string): string[] {
   const out: string[] = [];
@@ -73,7 +90,7 @@ export function parseGrid(pairs: string[]): Grid {
     if (name === "profile") throw new Error("give the profile with --profile smoke|default, not --param profile=...");
     const values = splitTopLevel(pair.slice(eq + 1)).map((v) => v.trim());
     if (values.some((v) => v === "")) throw new Error(`--param ${pair}: empty value in the list; write name=v1,v2 without empty entries`);
-    grid[name] = [...(grid[name] ?? []), ...values.map(parseParamValue)];
+    grid[name] = [...(grid[name] ?? []), ...values.map((v) => checkedValue(v, pair))];
   }
   return grid;
 }

@@ -132,6 +132,8 @@ export interface EvaluateOptions {
 export function evaluateStream(model: Model, tokens: TokenStream, cfg: Config, opts: EvaluateOptions = {}): EvalResult {
   const { sequenceLen: T, batchSize: B, updateLen } = cfg.train;
   if (tokens.length === 0) throw new Error(`evaluation split ${opts.split ?? ""} is empty: the dataset has no tokens there`);
+  const budget = opts.maxTokens ?? 0;
+  if (!(Number.isInteger(budget) && budget >= 0)) throw new Error(`maxTokens = ${budget} must be an integer ≥ 0 (0 = the whole split)`);
   const maxSequences = opts.maxTokens && opts.maxTokens > 0 ? Math.ceil(opts.maxTokens / T) : 0;
   const nWin = Math.min(sequenceCount(tokens, T), maxSequences || Infinity);
   let nats = 0, scored = 0, windows = 0;
@@ -164,6 +166,21 @@ export function scoredTextCounts(ds: Dataset, split: SplitName, T: number, maxTo
   if (ds.kind === "image") return { bytes: n };
   const text = ds.tokenizer.decode(stream.subarray(0, n));
   return { bytes: text.length, words: countWords(text) };
+}
+
+/**
+ * Throws when the train or validation split holds fewer tokens than one sequence of T: training would mostly see
+ * padding, and the validation score (val_bpb) would rest on a handful of tokens (1 for a file a little shorter
+ * than T). The message names the sizes and the two fixes (more data, or a shorter T).
+ */
+export function checkSplitsHoldSequence(ds: Dataset, T: number): void {
+  const short = (["train", "validation"] as const).filter((s) => ds.splits[s].length < T);
+  if (short.length === 0) return;
+  const sizes = (["train", "validation"] as const).map((s) => `${s} ${ds.splits[s].length} tokens (${ds.byteCounts[s]} bytes)`).join(", ");
+  const fits = Math.min(ds.splits.train.length, ds.splits.validation.length);
+  throw new Error(`${ds.name} is too short for sequences of T = ${T} tokens: ${sizes}; the ${short.join(" and ")} split must hold at ` +
+    `least one sequence of T tokens. Use more data (a single file is split 90/5/5, so at least ${20 * T} tokens of it), ` +
+    `or shorten the sequence: --set train.sequenceLen=N --set train.updateLen=N with N ≤ ${fits} a multiple of model.blockLen = L.`);
 }
 
 /**

@@ -1,9 +1,10 @@
-/** Training and using a model: the truncated-backprop loop and its updates, opening, locking and resuming a run folder, stopping on a signal, optimizers, checkpoints, evaluation (bpb, perplexity), sampling. */
+/** Training and using a model: the truncated-backprop loop and its updates, opening, locking and resuming a run folder, stopping on a signal, optimizers, checkpoints, evaluation (bpb, perplexity), sampling, the memory check before a run. */
 export * from "./checkpoint";
 export * from "./evaluate";
 export * from "./interrupt";
 export * from "./lock";
 export * from "./loop";
+export * from "./memory";
 export * from "./optim";
 export * from "./resume";
 export * from "./run-folder";

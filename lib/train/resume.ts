@@ -26,6 +26,7 @@ import {
   EvalRecord, RUN_FILES, StepMetrics, checkOutDir, checkRunDataIdentity, jsonlLines, modelVariables, setAsideHistory, writeRunStamp,
 } from "./run-folder";
 import { NonFiniteLossError, divergenceFix } from "./step";
+import { checkRunFits } from "./memory";
 
 /** What to do about a corrupt line of a run's history. */
 const RUN_RECORD_FIX = "the run record is corrupt; delete the line or start a fresh --out";
@@ -98,6 +99,7 @@ export function nonFiniteVariables(vars: Map<string, tf.Variable>): string[] {
  * Refuses a non-empty folder unless resuming. The caller owns the model and optimizer of the result.
  */
 export function openRun(cfg: Config, data: Dataset, outDir: string, resume: boolean, restart = false): OpenRun {
+  checkRunFits(cfg, data); // a run too large for the memory or the data is refused before anything is allocated
   checkOutDir(outDir, resume || restart);
   ensureDir(outDir);
   cleanStaleTemporaries(outDir); // checkpoint.tmp-<pid>/ and *.tmp of dead writers hold disk space (a full disk leaves them)

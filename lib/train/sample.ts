@@ -165,6 +165,9 @@ function imageShapeOf(source: SampleSource): ImageShape {
 /** The request with its defaults, in a fixed key order (settings compare as JSON). */
 export function sampleSettings(req: SampleRequest, source: SampleSource): SampleSettings {
   const length = req.length ?? (source.kind === "image" ? imageShapeOf(source).reduce((a, b) => a * b, 1) : 256);
+  // checked here, not deep in sampleTokens, where a bad count fails as "Invalid typed array length" or worse
+  if (!(Number.isInteger(length) && length >= 0)) throw new Error(`sample length ${length} must be an integer ≥ 0 (new tokens per row)`);
+  if (req.batch !== undefined && !(Number.isInteger(req.batch) && req.batch >= 1)) throw new Error(`sample batch ${req.batch} must be an integer ≥ 1 (rows sampled together)`);
   return { length, batch: req.batch ?? 1, topP: req.topP, temperature: req.temperature, seed: req.seed, prompt: req.prompt ?? "" };
 }
 

@@ -23,9 +23,39 @@ import { OptimizerState, UpdateInfo, applyUpdate } from "./optim";
 /** Thrown when the loss or gradient is NaN/Inf; the run folder keeps the last good checkpoint. */
 export class NonFiniteLossError extends Error {}
 
-/** What to do about a diverged run (the end of every divergence message). */
-export function divergenceFix(lrMax: number): string {
-  return `Lower the learning rate (e.g. --set train.lrMax=${(lrMax / 10).toPrecision(2)}) or raise train.warmupSteps, then start a fresh --out or --resume`;
+/** What a logged update says about its learning rate (a StepMetrics line of metrics.jsonl). */
+export interface LoggedRate {
+  step: number;
+  loss: number;
+  /** the rate the update used: lrMax · schedule */
+  lr: number;
+}
+
+/**
+ * The last learning rate the run's history shows was stable: that of the last logged update with a finite loss
+ * and a rate > 0 (warmup starts at 0, which shows nothing). Undefined without such an update.
+ */
+export function lastStableRate(history: readonly LoggedRate[]): LoggedRate | undefined {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i];
+    if (Number.isFinite(h.loss) && Number.isFinite(h.lr) && h.lr > 0) return h;
+  }
+  return undefined;
+}
+
+/**
+ * What to do about a diverged run (the end of every divergence message). A run that diverges early in warmup did
+ * so at a small fraction of lrMax, so lrMax ÷ 10 can still diverge: the suggestion is the rate of the last update
+ * that was finite (at most lrMax ÷ 10), or lrMax ÷ 100 when the history shows no stable rate.
+ * @param history the run's logged updates (run.history); without it the suggestion is lrMax ÷ 100
+ */
+export function divergenceFix(lrMax: number, history: readonly LoggedRate[] = []): string {
+  const stable = lastStableRate(history);
+  const lr = stable ? Math.min(stable.lr, lrMax / 10) : lrMax / 100;
+  const why = !stable ? `lrMax ÷ 100: no logged update shows a stable rate`
+    : lr < lrMax / 10 ? `the rate of update ${stable.step}, the last one with a finite loss`
+      : `lrMax ÷ 10, below the rate ${stable.lr.toPrecision(2)} of update ${stable.step}, the last one with a finite loss`;
+  return `Lower the learning rate (e.g. --set train.lrMax=${lr.toPrecision(2)}: ${why}) or raise train.warmupSteps, then start a fresh --out or --resume`;
 }
 
 /** The dropout seed of update `step`, segment `segment` of its sequence: a pure function of the run seed. */
