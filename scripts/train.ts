@@ -21,12 +21,12 @@ const CLI: CommandSpec = {
   summary: "Trains one run (or resumes it from its last checkpoint). stdout: one JSON line per evaluation, then a summary " +
     "line {val_bpb, val_loss, val_ppl, steps, tokens_per_s, out}; progress and the backend go to stderr.",
   flags: {
-    preset: { kind: "string", value: "NAME", help: `config preset: ${presetNames().join(", ")}`, default: "required unless --resume, which reuses the run's own config" },
-    data: { kind: "string", value: "NAME|FILE", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes", default: "required unless --resume, which reuses the run's dataset" },
-    out: { kind: "string", value: "DIR", help: "run folder; an existing one is refused unless --resume", default: "runs/<preset>-<data>" },
+    preset: { kind: "string", value: "NAME", help: `config preset: ${presetNames().join(", ")}`, default: "required unless --resume / --restart, which reuse the run's own config" },
+    data: { kind: "string", value: "NAME|FILE", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes", default: "required unless --resume / --restart, which reuse the run's dataset" },
+    out: { kind: "string", value: "DIR", help: "run folder; an existing one is refused unless --resume or --restart", default: "runs/<preset>-<data>" },
     resume: { kind: "boolean", help: "continue the run in --out from its last checkpoint (refused when its history has no loadable checkpoint: see --restart)" },
     restart: { kind: "boolean", help: "train the run in --out again from step 0; its old history and checkpoint are kept as *.<time>.bak, never deleted (reuses the run's config and data unless given)" },
-    steps: { kind: "number", help: "parameter updates in the run (sets train.maxSteps, the schedule length)", default: "the preset's train.maxSteps" },
+    steps: { kind: "number", help: "parameter updates in the run (sets train.maxSteps, the schedule length); with --resume, not below the step already reached", default: "the preset's train.maxSteps" },
     seed: { kind: "number", value: "S", help: "seed of initialization, data order and dropout (sets train.seed)", default: "the preset's train.seed" },
     set: { kind: "list", value: "section.field=value", help: "override a config field, e.g. --set train.lrMax=1e-3 --set model.nCode=32", default: "none" },
     tokenizer: { kind: "string", value: "bytes|bpe", help: "text tokenizer; bpe is trained on the train split and saved with the run", default: "bytes" },
