@@ -27,8 +27,8 @@ const CLI: CommandSpec = {
   flags: {
     backends: { kind: "string", value: "LIST", help: "comma-separated backends to measure", default: "native,wasm,cpu" },
     sizes: { kind: "string", value: "LIST", help: "comma-separated matMul sizes n (n×n times n×n)", default: "256,512,1024" },
-    reps: { kind: "number", help: "timed repeats per matMul size, median reported", default: "3" },
-    steps: { kind: "number", help: "timed training steps after one warm-up step, median reported", default: "3" },
+    reps: { kind: "number", integer: true, min: 1, help: "timed repeats per matMul size, median reported", default: "3" },
+    steps: { kind: "number", integer: true, min: 1, help: "timed training steps after one warm-up step, median reported", default: "3" },
     out: { kind: "string", value: "FILE", help: "CSV file to write", default: "results/backends.csv" },
     child: { kind: "string", value: "BACKEND", help: "(internal) measure this one backend and print JSON rows", default: "none" },
   },

@@ -21,7 +21,7 @@ const CLI: CommandSpec = {
   ],
   flags: {
     dir: { kind: "string", value: "DIR", help: "target folder", default: "data/cache/enwik8 or data/cache/pg19" },
-    "train-books": { kind: "number", help: "pg19: how many train books to fetch (validation and test are fetched whole)", default: "100" },
+    "train-books": { kind: "number", integer: true, min: 1, help: "pg19: how many train books to fetch (validation and test are fetched whole)", default: "100" },
   },
   examples: ["npm run download -- enwik8", "npm run download -- pg19 --train-books 20"],
   notes: ["exit codes: 0 done, 1 the download failed, 2 a bad command line"],
