@@ -20,21 +20,9 @@ import { trainSegment } from "../lib/train/step";
 import { TrainBatches, batchSegment } from "../lib/data/batches";
 import { applySettings, parseFlags } from "../scripts/args";
 import { Dataset, loadDataset } from "../lib/data/datasets";
-import { Rng } from "../lib/runtime/rng";
+import { checkpointBlob, childEnv, corpusText, trainArgs } from "./helpers/train-cli";
 
 const ROOT = path.resolve(__dirname, "..");
-
-/** A deterministic 40 kB text of random sentences over a small word list (learnable in a few steps). */
-function corpusText(): string {
-  const words = "the quick brown fox jumps over a lazy dog while seven wizards box and quietly hum jazz tunes".split(" ");
-  const rng = new Rng(7);
-  const lines: string[] = [];
-  for (let i = 0; i < 900; i++) {
-    const n = 4 + rng.nextInt(8);
-    lines.push(Array.from({ length: n }, () => words[rng.nextInt(words.length)]).join(" ") + ".");
-  }
-  return lines.join("\n");
-}
 
 let corpus: Dataset | undefined;
 /** The corpus as a dataset (`file:` loader: contiguous 90/5/5 byte split). */
@@ -59,10 +47,6 @@ function tinyConfig(over: DeepPartial<Config> = {}): Config {
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "tvq-train-"));
-}
-
-function checkpointBlob(outDir: string): Buffer {
-  return fs.readFileSync(path.join(findCheckpoint(outDir)!, "blob.bin"));
 }
 
 test("the same seed gives the same loss curve twice; another seed a different one", async () => {
@@ -151,6 +135,8 @@ test("a diverging run stops with the step named, suggests a lower lr, keeps the 
   assert.ok(err, "training with lr 1e30 should diverge");
   assert.match(err.message, /training diverged: .* at update \d+/);
   assert.match(err.message, /Lower the learning rate \(e\.g\. --set train\.lrMax=/);
+  // The suggestion comes from the run's own history (the rate of the last update with a finite loss), not lrMax ÷ 100.
+  assert.match(err.message, /the last one with a finite loss/);
   const step = Number(/at update (\d+)/.exec(err.message)![1]);
   const ck = findCheckpoint(out);
   assert.ok(ck, "the checkpoint written before the divergence must be kept");
@@ -183,12 +169,6 @@ test("tf.memory().numTensors does not grow over training updates", async () => {
 });
 
 /** node --import tsx scripts/train.ts ... on the cpu backend, as `npm run train` would. */
-function trainArgs(dataFile: string, out: string, extra: string[] = []): string[] {
-  return ["--import", "tsx", path.join(ROOT, "scripts", "train.ts"), "--preset", "tiny", "--data", dataFile, "--out", out,
-    "--steps", "24", "--seed", "3", "--set", "train.updateLen=16", "--set", "train.saveEvery=3", "--set", "train.evalEvery=12",
-    "--set", "train.evalTokens=256", "--quiet", ...extra];
-}
-const childEnv = { ...process.env, TVQ_BACKEND: "cpu", TVQ_PROGRESS: "off" };
 
 test("SIGKILL after the first checkpoint, then --resume: final parameters equal an uninterrupted run bitwise", async () => {
   const dir = tmpDir();

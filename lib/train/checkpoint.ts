@@ -22,6 +22,8 @@ import * as tf from "../runtime/tf";
 import { Config, upgradeAttnType } from "../config";
 import { DiskFullError, atomicWriteJSON, ensureDir, isDiskFull, pidAlive, readJSON, removeStaleTempFiles, writeFileSynced } from "../util/io";
 import { jsonDiff } from "../util/json";
+import { faultPoint } from "../util/faults";
+
 
 export const CHECKPOINT_FORMAT = "tvq-checkpoint-1";
 export const CHECKPOINT_DIR = "checkpoint";
@@ -131,12 +133,15 @@ export function saveCheckpoint(runDir: string, step: number, config: Config, ten
     fs.rmSync(tmp, { recursive: true, force: true });
     ensureDir(tmp);
     writeFileSynced(writing, chunks);
+    faultPoint("checkpoint:blob-written");
     writing = path.join(tmp, "manifest.json");
     atomicWriteJSON(writing, manifest);
     fsyncDir(tmp);
+    faultPoint("checkpoint:manifest-written");
     if (fs.existsSync(cur)) { // else checkpoint.old/ (a crash between the renames) stays until the new one is in place
       fs.rmSync(old, { recursive: true, force: true });
       fs.renameSync(cur, old);
+      faultPoint("checkpoint:old-moved");
     }
     fs.renameSync(tmp, cur);
   } catch (e) {

@@ -19,6 +19,7 @@ import { disposeState, initState, replaceState } from "../nn/state";
 import { Batch, batchSegment, segmentCount } from "../data/batches";
 import { Dataset, checkSequenceLen } from "../data/datasets";
 import { appendLine, atomicWriteJSON } from "../util/io";
+import { faultPoint } from "../util/faults";
 import { Progress, createProgress } from "../util/progress";
 import { findCheckpoint } from "./checkpoint";
 import { bitsPerByte, evaluate } from "./evaluate";
@@ -94,7 +95,7 @@ function updateOnce(run: OpenRun, seg: Batch): SegmentResult {
       const ck = findCheckpoint(run.outDir);
       throw new NonFiniteLossError(`training diverged: ${(e as Error).message}. ` +
         (ck ? `The last good checkpoint (${ck}, step ${run.lastSaved}) is kept. ` : "No checkpoint was written yet. ") +
-        divergenceFix(cfg.train.lrMax));
+        divergenceFix(cfg.train.lrMax, run.history));
     }
     throw e;
   }
@@ -206,6 +207,7 @@ async function trainLocked(opts: TrainRunOptions, cfg: Config, nSeg: number, sig
       };
       history.push(m);
       appendLine(run.files.metrics, JSON.stringify(m));
+      faultPoint("metrics:appended");
       opts.onMetrics?.(m);
       progress?.update(step, { loss: m.loss, lr: m.lr, "tok/s": m.tokensPerSec });
       if (tc.evalEvery > 0 && step % tc.evalEvery === 0 && step < stopAt) evaluateRun(run, data, opts.onEval);

@@ -237,7 +237,7 @@ export function saveRun(run: OpenRun): void {
   const bad = nonFiniteVariables(vars);
   if (bad.length) {
     throw new NonFiniteLossError(`training diverged: ${bad.slice(0, 3).join(", ")} hold NaN/Inf after update ${step}; ` +
-      `the last good checkpoint (step ${run.lastSaved}) is kept. ${divergenceFix(cfg.train.lrMax)}`);
+      `the last good checkpoint (step ${run.lastSaved}) is kept. ${divergenceFix(cfg.train.lrMax, run.history)}`);
   }
   const tensors = new Map<string, tf.Tensor>(vars);
   if (pos.state) stateTensors(pos.state).forEach((t, i) => tensors.set(`state/${i}`, t));

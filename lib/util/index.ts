@@ -6,3 +6,4 @@ export * from "./json";
 export * from "./progress";
 export * from "./stats";
 export * from "./table";
+export * from "./faults";

@@ -6,6 +6,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { faultPoint } from "./faults";
+
 
 /**
  * The repository root (the folder holding package.json), found from this file; override with TVQ_ROOT.
@@ -109,6 +111,7 @@ export function atomicWrite(file: string, data: string | Uint8Array): void {
   const tmp = tempName(file);
   try {
     writeFileSynced(tmp, [bytes]);
+    faultPoint("atomic-write:before-rename");
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
