@@ -38,8 +38,9 @@ const metricLines = (out: string): number => {
   return fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter((l) => l.trim()).length : 0;
 };
 
-async function startChild(out: string): Promise<{ child: ChildProcess; stderr: () => string; exited: Promise<void> }> {
-  const child = spawn(process.execPath, trainArgs(out), { env: childEnv, stdio: ["ignore", "ignore", "pipe"] });
+/** Starts a training child (the CLI by default) and waits until it has logged 3 updates. */
+async function startChild(out: string, args = trainArgs(out)): Promise<{ child: ChildProcess; stderr: () => string; exited: Promise<void> }> {
+  const child = spawn(process.execPath, args, { env: childEnv, stdio: ["ignore", "ignore", "pipe"], cwd: ROOT });
   let err = "";
   child.stderr!.on("data", (d) => (err += d));
   const exited = new Promise<void>((res) => child.on("exit", () => res()));
@@ -126,16 +127,10 @@ test("in a kernel-like process a SIGTERM still terminates it, once the update in
       setTimeout(() => process.exit(0), 5000);
     })();
   `);
-  const child = spawn(process.execPath, ["--import", "tsx", script], { env: childEnv, stdio: ["ignore", "ignore", "pipe"], cwd: ROOT });
-  let err = "";
-  child.stderr!.on("data", (d) => (err += d));
-  const exited = new Promise<void>((res) => child.on("exit", () => res()));
-  const deadline = Date.now() + 40_000;
-  while (metricLines(out) < 3 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(metricLines(out) >= 3, `the child logged no updates: ${err}`);
+  const { child, stderr, exited } = await startChild(out, ["--import", "tsx", script]);
   child.kill("SIGTERM");
   await exited;
-  assert.equal(child.signalCode, "SIGTERM", `exit code ${child.exitCode}: ${err}`);
+  assert.equal(child.signalCode, "SIGTERM", `exit code ${child.exitCode}: ${stderr()}`);
   assert.equal(loadCheckpoint(findCheckpoint(out)!).manifest.step, metricLines(out), "the checkpoint holds every update logged");
   assert.ok(!fs.existsSync(path.join(out, ".lock")), "the lock is released");
 });
