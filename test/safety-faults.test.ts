@@ -13,14 +13,17 @@ import { checkpointBlob, childEnv, corpusText, metricSteps, tmpDir, trainArgs } 
 const DIR = tmpDir("tvq-faults-");
 const DATA = path.join(DIR, "corpus.txt");
 fs.writeFileSync(DATA, corpusText());
-const ALL_STEPS = Array.from({ length: 24 }, (_, i) => i + 1);
+// 9 updates (checkpoints after 3, 6 and 9) are enough to interrupt the second checkpoint and keep the first.
+const STEPS = 9;
+const ALL_STEPS = Array.from({ length: STEPS }, (_, i) => i + 1);
+const args = (out: string, extra: string[] = []) => trainArgs(DATA, out, ["--steps", String(STEPS), ...extra]);
 
 /** The uninterrupted run every case must equal (trained once, shared). */
 let reference: { blob: Buffer; steps: number[] } | undefined;
 function uninterrupted(): { blob: Buffer; steps: number[] } {
   if (!reference) {
     const out = path.join(DIR, "reference");
-    const r = spawnSync(process.execPath, trainArgs(DATA, out), { env: childEnv, encoding: "utf8" });
+    const r = spawnSync(process.execPath, args(out), { env: childEnv, encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     reference = { blob: checkpointBlob(out), steps: metricSteps(out) };
     assert.deepEqual(reference.steps, ALL_STEPS);
@@ -36,7 +39,7 @@ async function killAt(out: string, at: FaultPointName, skip: number, extra: stri
   const marker = path.join(DIR, `${at.replace(/:/g, "_")}.reached`);
   fs.rmSync(marker, { force: true });
   const env = { ...childEnv, TVQ_FAULT_AT: at, TVQ_FAULT_SKIP: String(skip), TVQ_FAULT_DIR: DIR };
-  const child = spawn(process.execPath, trainArgs(DATA, out, extra), { env, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, args(out, extra), { env, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d) => (stderr += d));
   const exited = new Promise<void>((res) => child.on("exit", () => res()));
@@ -51,7 +54,7 @@ async function killAt(out: string, at: FaultPointName, skip: number, extra: stri
 
 /** Resumes `out` without faults and checks it ends as the uninterrupted run. */
 function resumeAndCompare(out: string, what: string): void {
-  const r = spawnSync(process.execPath, trainArgs(DATA, out, ["--resume"]), { env: childEnv, encoding: "utf8" });
+  const r = spawnSync(process.execPath, args(out, ["--resume"]), { env: childEnv, encoding: "utf8" });
   assert.equal(r.status, 0, `${what}: the resume failed:\n${r.stderr}`);
   const ref = uninterrupted();
   assert.deepEqual(metricSteps(out), ref.steps, `${what}: metrics.jsonl must hold each update exactly once`);
