@@ -11,14 +11,13 @@
  * scripts/fetch-data.sh installs both into data/cache. Any file can be used the same way (`file:<path>`).
  * All use the same contiguous 90/5/5 split.
  */
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { PATHS, atomicWrite } from "../util/io";
 import type { Splits } from "./datasets";
 import { DownloadOptions, httpDownload } from "./download";
-import { checkStamp, writeStamp } from "./stamp";
+import { checkStamp, sha256Hex, writeStamp } from "./stamp";
 import { ZipFile } from "./zip";
 
 export const ENWIK8_URL = "http://mattmahoney.net/dc/enwik8.zip";
@@ -126,10 +125,6 @@ export const DEB_CORPORA: Record<"foldoc" | "gcide", DebCorpus> = {
 };
 
 export const FETCH_FIX = "run `npm run setup` (or just `bash scripts/fetch-data.sh`), which fetches it with `apt-get download`";
-
-export function sha256Hex(data: Uint8Array): string {
-  return crypto.createHash("sha256").update(data).digest("hex");
-}
 
 /**
  * The decompressed bytes of FOLDOC or GCIDE: data/cache/<name>.bytes, written (atomically) from the package

@@ -24,7 +24,8 @@ export function stampFile(file: string): string {
   return `${file}.sha256.json`;
 }
 
-function sha256(data: Uint8Array): string {
+/** The SHA-256 of `data` as 64 hex digits. */
+export function sha256Hex(data: Uint8Array): string {
   return crypto.createHash("sha256").update(data).digest("hex");
 }
 
@@ -48,7 +49,7 @@ function readStamp(file: string): DataStamp | undefined {
 export function writeStamp(file: string, data?: Uint8Array): DataStamp {
   const bytes = data ?? fs.readFileSync(file);
   const st = fs.statSync(file);
-  const stamp: DataStamp = { sha256: sha256(bytes), bytes: st.size, mtimeMs: st.mtimeMs };
+  const stamp: DataStamp = { sha256: sha256Hex(bytes), bytes: st.size, mtimeMs: st.mtimeMs };
   atomicWriteJSON(stampFile(file), stamp);
   return stamp;
 }
@@ -62,7 +63,7 @@ export function checkStamp(file: string, data: Uint8Array, fix: string): void {
   const st = fs.statSync(file);
   const stamp = readStamp(file);
   if (stamp && stamp.bytes === st.size && stamp.mtimeMs === st.mtimeMs) return; // unchanged since it was hashed
-  const got = sha256(data);
+  const got = sha256Hex(data);
   if (stamp && (stamp.sha256 !== got || stamp.bytes !== st.size)) {
     throw new Error(`${file} is corrupt: its SHA-256 is ${got} (${st.size} bytes), but ${stampFile(file)} recorded ` +
       `${stamp.sha256} (${stamp.bytes} bytes) when it was extracted; ${fix}`);

@@ -12,6 +12,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { pidAlive } from "../util/io";
 
 /** The lock file's name inside a run folder (checkOutDir does not count it as content). */
 export const LOCK_FILE = ".lock";
@@ -57,20 +58,10 @@ function readHolder(file: string): LockHolder | "missing" | "torn" {
   }
 }
 
-/** Whether process `pid` exists on this host (EPERM: it exists, it is another user's). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** A lock whose holder is gone: this host, and the pid is dead (or is ours, reused: we hold no lock of that file). */
 function isStale(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return false;
-  return h.pid === process.pid || !processAlive(h.pid);
+  return h.pid === process.pid || !pidAlive(h.pid);
 }
 
 function lockedError(dir: string, file: string, h: LockHolder): Error {
