@@ -4,7 +4,7 @@
  *
  * One namespace per folder, in the order of the architecture (each imports only the ones above it; util/ is
  * used by all): `tvq.nn.quantize`, `tvq.train.trainRun`, `tvq.experiments.runExperiment`. The names notebooks use
- * most are also exported flat: `tvq.getPreset`, `tvq.exportFigure`.
+ * most, and the model API of the kit before the folder split, are also exported flat: `tvq.getPreset`, `tvq.forward`.
  */
 export * as runtime from "./runtime/index";
 export * as nn from "./nn/index";
@@ -17,7 +17,15 @@ export * as util from "./util/index";
 
 // The names notebooks use most, flat.
 export { describeBackend, initBackend } from "./runtime/backend";
-export { createModel, disposeModel } from "./nn/params";
+export { countParamsOf, createModel, disposeModel } from "./nn/params";
+// The model API scripts outside the kit use (forward pass, recurrent state, checkpoints, scoring), flat as before the
+// folder split, so `tvq.forward` keeps working beside `tvq.nn.forward`.
+export { forward } from "./nn/model";
+export { disposeState, initState, replaceState, tidyWithState } from "./nn/state";
+export { emaUpdate } from "./nn/vq";
+export { loadCheckpoint } from "./train/checkpoint";
+export { loadRunModel } from "./train/run-folder";
+export { maskedNLLSum, windowNLL } from "./train/evaluate";
 export { getPreset, mergeOverrides } from "./config";
 export type { AttnType, Config, HeadType } from "./config";
 export { describeDataset, loadDataset } from "./data/datasets";
@@ -38,7 +46,8 @@ export { loadDatasetOnce, runExperiment } from "./experiments/run";
 export type { ExperimentResult, ExperimentSpec } from "./experiments/run";
 export type { ExperimentRow } from "./experiments/row";
 export {
-  benchRunTitle, benchSummaryLines, describeRow, efficiencyRows, flopRows, perTokenRatio, planRows, planThroughputSweep, profileTrainStep, runThroughputSweep,
+  benchRunTitle, benchSummaryLines, describeRow, efficiencyRows, flopRows, measureTrainStep, perTokenRatio, planRows, planThroughputSweep, profileTrainStep,
+  runThroughputSweep,
   speedupPoints, speedupRows, throughputConfig, throughputPaperComparison, throughputRecords,
 } from "./experiments/throughput/index";
 export type { ThroughputRow, ThroughputSweepOptions } from "./experiments/throughput/index";
