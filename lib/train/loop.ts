@@ -10,6 +10,11 @@
  * evaluates every evalEvery and checkpoints every saveEvery updates, and finishes with a final evaluation, a
  * checkpoint and summary.json. SIGINT/SIGTERM stop it after the update in flight, with a checkpoint
  * (interrupt.ts); a fresh run that fails before its first update removes what it wrote, so a retry is not refused.
+ * Every update and evaluation also goes to the run's TensorBoard event file (tensorboard.ts), on every backend.
+ *
+ * Units: the progress bar and the event tags show bits per byte for byte-level data and nats per token for BPE
+ * (tensorboard.ts lossDisplay), named in the label. A relative outDir is resolved against the repository (ROOT),
+ * not the process's working folder: a notebook kernel runs in notebooks/, and its runs belong in runs/ too.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -18,7 +23,7 @@ import { Model, disposeModel } from "../nn/params";
 import { disposeState, initState, replaceState } from "../nn/state";
 import { Batch, batchSegment, segmentCount } from "../data/batches";
 import { Dataset, checkSequenceLen } from "../data/datasets";
-import { appendLine, atomicWriteJSON } from "../util/io";
+import { ROOT, appendLine, atomicWriteJSON } from "../util/io";
 import { faultPoint } from "../util/faults";
 import { Progress, createProgress } from "../util/progress";
 import { findCheckpoint } from "./checkpoint";
@@ -29,12 +34,13 @@ import { EvalRecord, RUN_FILES, StepMetrics, checkOutDir } from "./run-folder";
 import { RunLock, acquireRunLock } from "./lock";
 import { RunInterruptedError, SIGNAL_EXIT_CODES, SignalWatch, StopSignal, honorTermination, watchSignals } from "./interrupt";
 import { NonFiniteLossError, SegmentResult, divergenceFix, dropoutSeed, trainSegment } from "./step";
+import { RunEvents, lossDisplay } from "./tensorboard";
 
 export interface TrainRunOptions {
   config: Config;
   /** lib/data/datasets.ts loadDataset(...): trains on splits.train, validates on splits.validation */
   data: Dataset;
-  /** run folder, e.g. runs/tiny-foldoc */
+  /** run folder, e.g. runs/tiny-foldoc; a relative path is taken from the repository root (ROOT), not the cwd */
   outDir: string;
   /**
    * continue from the folder's last checkpoint (an empty folder, or one stopped before its first checkpoint, starts
@@ -73,14 +79,17 @@ export interface TrainRunResult {
   /** the trained model (dispose it with disposeModel when done) */
   model: Model;
   outDir: string;
+  /** this process's TensorBoard event file in outDir (not created when the run had nothing left to train) */
+  eventsFile: string;
 }
 
 /** Evaluates the run's model on the validation split (train.evalTokens of it) and logs one eval.jsonl line. */
-function evaluateRun(run: OpenRun, data: Dataset, onEval?: (e: EvalRecord) => void): EvalRecord {
+function evaluateRun(run: OpenRun, data: Dataset, events: RunEvents, onEval?: (e: EvalRecord) => void): EvalRecord {
   const r = evaluate(run.model, data, "validation", run.cfg, { maxTokens: run.cfg.train.evalTokens });
   const rec: EvalRecord = { step: run.step, ...r };
   run.evals.push(rec);
   appendLine(run.files.evals, JSON.stringify(rec));
+  events.eval(rec);
   onEval?.(rec);
   return rec;
 }
@@ -105,7 +114,8 @@ function updateOnce(run: OpenRun, seg: Batch): SegmentResult {
  * Trains (or resumes) a run and returns its metrics and the trained model.
  * Writes <outDir>/{config.json, data.json, tokenizer.json, metrics.jsonl, eval.jsonl, checkpoint/, summary.json}.
  */
-export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
+export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult> {
+  const opts = { ...options, outDir: path.resolve(ROOT, options.outDir) };
   const cfg = validateConfig(opts.config);
   const tc = cfg.train;
   const data = opts.data;
@@ -165,9 +175,12 @@ async function trainLocked(opts: TrainRunOptions, cfg: Config, nSeg: number, sig
   const stopAt = opts.steps ?? tc.maxSteps;
   const run = openRun(cfg, data, opts.outDir, opts.resume ?? false, opts.restart ?? false);
   const { pos, history, evals } = run;
+  const kind = data.tokenizer.kind;
+  const events = RunEvents.open(run.outDir, run.step, kind, cfg.model.attnType !== "full");
+  const lossName = lossDisplay(kind, { loss: 0, bpb: 0 }).name;
 
   const progress: Progress | undefined = opts.progress === false || run.step >= stopAt ? undefined :
-    createProgress({ total: stopAt, label: `train ${path.basename(run.outDir)}`, unit: "step" });
+    createProgress({ total: stopAt, label: `train ${path.basename(run.outDir)}`, unit: "step", curveMetric: lossName });
   const t0 = Date.now();
   let tokensDone = 0;
   let trainSeconds = 0; // time in updates only (evaluations and checkpoints excluded)
@@ -176,6 +189,7 @@ async function trainLocked(opts: TrainRunOptions, cfg: Config, nSeg: number, sig
     while (run.step < stopAt) {
       if (signals.signal) { // delivered between updates (at the await below): the update in flight is done
         progress?.done();
+        events.sync();
         if (run.lastSaved !== run.step) saveRun(run);
         throw interrupted(run, signals.signal, opts.exitOnSignal ?? false);
       }
@@ -208,10 +222,14 @@ async function trainLocked(opts: TrainRunOptions, cfg: Config, nSeg: number, sig
       history.push(m);
       appendLine(run.files.metrics, JSON.stringify(m));
       faultPoint("metrics:appended");
+      events.step(m);
       opts.onMetrics?.(m);
-      progress?.update(step, { loss: m.loss, lr: m.lr, "tok/s": m.tokensPerSec });
-      if (tc.evalEvery > 0 && step % tc.evalEvery === 0 && step < stopAt) evaluateRun(run, data, opts.onEval);
-      if (tc.saveEvery > 0 && step % tc.saveEvery === 0 && step < stopAt) saveRun(run);
+      progress?.update(step, { [lossName]: lossDisplay(kind, m).value, lr: m.lr, "tok/s": m.tokensPerSec });
+      if (tc.evalEvery > 0 && step % tc.evalEvery === 0 && step < stopAt) evaluateRun(run, data, events, opts.onEval);
+      if (tc.saveEvery > 0 && step % tc.saveEvery === 0 && step < stopAt) {
+        events.sync(); // a checkpoint's steps are on disk in the event file too
+        saveRun(run);
+      }
       await new Promise((res) => setImmediate(res)); // let a notebook kernel flush its displays
     }
     progress?.done();
@@ -219,23 +237,27 @@ async function trainLocked(opts: TrainRunOptions, cfg: Config, nSeg: number, sig
     const last = evals[evals.length - 1];
     if (last && last.step === run.step && run.lastSaved === run.step) finalEval = last;
     else {
-      finalEval = evaluateRun(run, data, opts.onEval);
+      finalEval = evaluateRun(run, data, events, opts.onEval);
+      events.sync();
       saveRun(run);
     }
   } catch (e) {
+    events.close();
     if (pos.state) disposeState(pos.state);
     disposeOptimizer(run.opt);
     disposeModel(run.model);
     throw e;
   }
+  events.close();
   if (pos.state) disposeState(pos.state);
   disposeOptimizer(run.opt);
   const elapsed = (Date.now() - t0) / 1000;
   const tokensPerSec = trainSeconds > 0 ? tokensDone / trainSeconds : 0;
   const finalMetrics = history[history.length - 1];
   atomicWriteJSON(path.join(run.outDir, RUN_FILES.summary), {
-    steps: run.step, val_loss: finalEval.loss, val_bpb: finalEval.bpb, val_ppl: finalEval.ppl, val_tokens: finalEval.tokens,
-    train_loss: finalMetrics?.loss ?? null, tokens_per_s: tokensPerSec, seconds: elapsed, preset: cfg.preset, data: data.name,
+    steps: run.step, val_loss: finalEval.loss, val_bpb: finalEval.bpb, val_ppl: finalEval.ppl, val_word_ppl: finalEval.wordPpl ?? null,
+    val_tokens: finalEval.tokens, train_loss: finalMetrics?.loss ?? null, tokens_per_s: tokensPerSec, seconds: elapsed, preset: cfg.preset,
+    data: data.name, tokenizer: kind,
   });
-  return { finalMetrics, finalEval, history, evals, steps: run.step, tokensPerSec, model: run.model, outDir: run.outDir };
+  return { finalMetrics, finalEval, history, evals, steps: run.step, tokensPerSec, model: run.model, outDir: run.outDir, eventsFile: events.file };
 }
