@@ -60,7 +60,7 @@ export interface ProgressState {
   total: number;
   /** seconds since start */
   elapsed: number;
-  /** steps per second since start (NaN before the first measured step) */
+  /** steps per second (RateEstimator; NaN before two reports); the ETA is (total − step) / rate */
   rate: number;
   metrics: Record<string, number>;
   done: boolean;
@@ -128,6 +128,57 @@ export function progressHtml(s: ProgressState, svg: string): string {
     `<div style="color:#333">${text}</div>${svg}</div>`;
 }
 
+/**
+ * The rate of a loop from its (step, time) reports, for ETAs that converge to the real remaining time.
+ * - The time before the first report is left out: it holds start-up (graph compilation, the first update's warm-up),
+ *   or nothing at all when the display starts at the first report of batches of several items (evaluation
+ *   windows) — measured from there, the first report claimed thousands of items per second and an ETA of seconds
+ *   for a job of minutes.
+ * - Later intervals are averaged with weights that decay per step: rate = Σ w·Δsteps / Σ w·Δseconds, each step
+ *   weighing (1 − 1/memory) times the one after it. With steps of one speed that is the plain rate; when the speed
+ *   changes (a slow or fast start, another process taking the cores) the estimate follows within about `memory`
+ *   steps, where an average since the start stays wrong for most of the job.
+ */
+export class RateEstimator {
+  private readonly decay: number;
+  private first?: { step: number; t: number };
+  private last?: { step: number; t: number };
+  private steps = 0;
+  private seconds = 0;
+
+  /** @param memory steps over which old intervals fade (≥ 1; createProgress uses a tenth of the total, ≥ 5) */
+  constructor(memory: number) {
+    if (!(memory >= 1)) throw new Error(`RateEstimator: memory must be ≥ 1 step, got ${memory}`);
+    this.decay = 1 - 1 / memory;
+  }
+
+  /** Reports that `step` steps are done at time `t` (seconds); a step count that does not grow is ignored. */
+  observe(step: number, t: number): void {
+    if (!this.last) {
+      this.first = this.last = { step, t };
+      return;
+    }
+    const dn = step - this.last.step;
+    if (!(dn > 0)) return;
+    const w = Math.pow(this.decay, dn);
+    this.steps = this.steps * w + dn;
+    this.seconds = this.seconds * w + Math.max(0, t - this.last.t);
+    this.last = { step, t };
+  }
+
+  /** Steps per second now (NaN before two reports or when no time passed). */
+  rate(): number {
+    return this.seconds > 0 ? this.steps / this.seconds : NaN;
+  }
+
+  /** Steps per second from the first report to the last (NaN before two reports): the rate a finished job shows. */
+  averageRate(): number {
+    if (!this.first || !this.last) return NaN;
+    const dt = this.last.t - this.first.t;
+    return dt > 0 ? (this.last.step - this.first.step) / dt : NaN;
+  }
+}
+
 /** Picks the mode for this process. */
 export function defaultProgressMode(): ProgressMode {
   if ((process.env.TVQ_PROGRESS ?? "").toLowerCase() === "off") return "silent";
@@ -151,7 +202,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   const logEvery = opts.logEveryPercent ?? 10;
   const displayId = newDisplayId();
   const t0 = now();
-  let startStep: number | undefined;
+  const rates = new RateEstimator(Math.max(5, opts.total / 10));
   let lastRender = -Infinity;
   let lastLogBucket = -1;
   let shown = false;
@@ -165,8 +216,9 @@ export function createProgress(opts: ProgressOptions): Progress {
     if (!force && t - lastRender < minInterval) return;
     lastRender = t;
     state.elapsed = (t - t0) / 1000;
-    const done = state.step - (startStep ?? 0);
-    state.rate = state.elapsed > 0 && done > 0 ? done / state.elapsed : NaN;
+    // a finished job shows its average rate (of the whole run when it reported only once)
+    const average = rates.averageRate();
+    state.rate = !state.done ? rates.rate() : Number.isFinite(average) ? average : state.elapsed > 0 ? state.step / state.elapsed : NaN;
     if (mode === "silent") return;
     if (mode === "tslab") {
       const html = progressHtml(state, curveName ? curveSvg(curve, { name: curveName }) : "");
@@ -186,8 +238,8 @@ export function createProgress(opts: ProgressOptions): Progress {
   return {
     update(step: number, metrics?: Record<string, number>): void {
       if (finished) return;
-      startStep ??= Math.max(0, step - 1);
       state.step = Math.min(step, state.total);
+      rates.observe(state.step, now() / 1000);
       if (metrics) {
         state.metrics = { ...metrics };
         curveName ??= "loss" in metrics ? "loss" : Object.keys(metrics)[0];
