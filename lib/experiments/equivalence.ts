@@ -69,6 +69,9 @@ function formDiff(a: Run, ref: Run): FormDiff {
   return { out: diff(a.out, ref.out), gradQ: diff(a.gradQ, ref.gradQ), gradK: diff(a.gradK, ref.gradK), gradV: diff(a.gradV, ref.gradV), gradX: diff(a.gradX, ref.gradX) };
 }
 
+/** The largest absolute difference the check accepts: float32 round-off is about 1e-7 for values of order 1. */
+export const EQUIVALENCE_TOLERANCE = 1e-5;
+
 /** Fills in defaults and checks the shape rules. */
 export function equivalenceDefaults(o: EquivalenceOptions): Required<EquivalenceOptions> {
   const H = o.H ?? 1;
@@ -77,10 +80,13 @@ export function equivalenceDefaults(o: EquivalenceOptions): Required<Equivalence
     dModel: o.dModel ?? 16, seed: o.seed, aggCache: o.aggCache, gradThruCache: o.gradThruCache ?? true,
   };
   for (const [name, v] of Object.entries(full)) {
-    if (typeof v === "number" && !(Number.isInteger(v) && v >= 1)) throw new Error(`--${name} = ${v}: must be a positive integer`);
+    if (typeof v !== "number") continue;
+    // the seed is any integer ≥ 0 (0 is a normal seed, and the CLI's default); sizes are ≥ 1
+    const low = name === "seed" ? 0 : 1;
+    if (!(Number.isInteger(v) && v >= low)) throw new Error(`equivalence: ${name} = ${v} must be an integer ≥ ${low}`);
   }
-  if (full.T % full.L !== 0) throw new Error(`--L = ${full.L} must divide --T = ${full.T}`);
-  if (full.H % full.hKV !== 0) throw new Error(`--H = ${full.H} must be a multiple of the key heads ${full.hKV}`);
+  if (full.T % full.L !== 0) throw new Error(`equivalence: L = ${full.L} must divide T = ${full.T} (T is cut into blocks of L)`);
+  if (full.H % full.hKV !== 0) throw new Error(`equivalence: H = ${full.H} must be a multiple of the key heads hKV = ${full.hKV}`);
   return full;
 }
 
@@ -181,4 +187,37 @@ export function equivalenceRows(r: EquivalenceResult): EquivalenceRow[] {
     ...shape, form, out: d.out.abs, "∂q": d.gradQ.abs, "∂k": d.gradK.abs, "∂v": d.gradV.abs, "∂x": d.gradX.abs,
     "max rel": Math.max(d.out.rel, d.gradQ.rel, d.gradK.rel, d.gradV.rel, d.gradX.rel),
   }] : []));
+}
+
+/** One row of the check's verdict table: a backend and a form, its max |Δ| per quantity, PASS or FAIL. */
+export interface EquivalenceVerdictRow {
+  backend: string;
+  form: EquivalenceRow["form"];
+  out: number; "∂q": number; "∂k": number; "∂v": number; "∂x": number;
+  /** the largest of the five */
+  "max |Δ|": number;
+  tolerance: number;
+  verdict: "PASS" | "FAIL";
+}
+
+/**
+ * The verdict of the check on one or more backends: one row per backend and linear form (max absolute difference
+ * from vq-quadratic of the output and each gradient, PASS when ≤ tolerance), whether all pass, the worst
+ * difference, and the verdict sentence naming the backends.
+ */
+export function equivalenceVerdict(checked: Array<{ backend: string; result: EquivalenceResult }>, tolerance = EQUIVALENCE_TOLERANCE):
+  { rows: EquivalenceVerdictRow[]; pass: boolean; worst: number; line: string } {
+  if (checked.length === 0) throw new Error("equivalenceVerdict: no backend was checked");
+  const rows = checked.flatMap(({ backend, result }) => equivalenceRows(result).map((r): EquivalenceVerdictRow => {
+    const worst = Math.max(r.out, r["∂q"], r["∂k"], r["∂v"], r["∂x"]);
+    return { backend, form: r.form, out: r.out, "∂q": r["∂q"], "∂k": r["∂k"], "∂v": r["∂v"], "∂x": r["∂x"], "max |Δ|": worst, tolerance, verdict: worst <= tolerance ? "PASS" : "FAIL" };
+  }));
+  const worst = Math.max(...rows.map((r) => r["max |Δ|"]));
+  const pass = rows.every((r) => r.verdict === "PASS");
+  const e = (x: number) => (x === 0 ? "0" : x.toExponential(1));
+  const failing = [...new Set(rows.filter((r) => r.verdict === "FAIL").map((r) => `${r.form} on ${r.backend}`))];
+  const line = pass
+    ? `verdict: PASS on ${checked.map((c) => c.backend).join(", ")}: the linear forms compute the quadratic definition's outputs and gradients (worst max |Δ| ${e(worst)} ≤ ${e(tolerance)})`
+    : `verdict: FAIL: ${failing.join(", ")} differ from vq-quadratic by up to ${e(worst)} > ${e(tolerance)} (the rows marked FAIL)`;
+  return { rows, pass, worst, line };
 }
