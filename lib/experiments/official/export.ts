@@ -193,7 +193,7 @@ export function exportOptimized(cfg: Config, data: DataChoice, opts: ExportOptio
   Object.assign(v, {
     dataset: data.official, param_dtype: "float32", dtype: opts.precision ?? "float32",
     attn_type: m.attnType === "full" ? "full" : "vq", head_type: m.headType, grad_clip: t.gradClip > 0 ? t.gradClip : null,
-    lr_schedule: "cosine", n_print_step: printEvery(cfg), n_eval_step: evalBatches(cfg),
+    lr_schedule: "cosine", n_eval_step: evalBatches(cfg),
   });
   const notExpressible = commonNotes(cfg, data, opts);
   const derived = optimizedDerived(m.headType, m.dModel, m.dK);
@@ -219,7 +219,7 @@ export function exportOptimized(cfg: Config, data: DataChoice, opts: ExportOptio
     { field: "param_dtype", value: "float32", reason: "parameters in float32, as the kit" },
     { field: "reduction_type", value: v.reduction_type, reason: "how the cache is summed across blocks (serial, matmul, assoc_scan); all give the same function as the kit's vq-parallel" },
     { field: "lr_schedule", value: "cosine", reason: "the kit's schedule" },
-    { field: "n_print_step", value: v.n_print_step, reason: "log interval; the kit logs every update" },
+    { field: "n_print_step", value: v.n_print_step, reason: `log interval, kept from ${base}; the kit logs every update` },
     { field: "n_eval_step", value: v.n_eval_step, reason: `batches per evaluation (None: the whole validation split), from train.evalTokens = ${t.evalTokens}` },
     { field: "n_save_keep", value: v.n_save_keep, reason: "checkpoints kept, each saved only when the validation loss improved; the kit keeps the last two" },
     { field: "workdir, mode, multihost", value: opts.workdir ?? "workdir", reason: "launcher flags: data, vocabularies and checkpoints go below --workdir" },

@@ -195,6 +195,7 @@ export const KIT_FIELD_MAP: Record<string, { main: string | null; optimized: str
   "model.vocabSize": { main: null, optimized: null, note: "set by the dataset: 259 bytes (enwik8, imagenet64), 32,000 SentencePiece pieces (pg19)" },
   "model.headType": { main: "n_head=1 (gated heads only)", optimized: "head_type" },
   "model.attnType": { main: "always the block recurrence (vq-*); no full attention", optimized: "attn_type (vq | full)" },
+  "model.fullChunk": { main: null, optimized: null, note: "how the kit's full attention saves memory (chunks, the same values); the official full attention computes all T×T scores" },
   ...Object.fromEntries(SIMPLE_FIELDS.map((f) => [f.kit, { main: f.main, optimized: f.optimized ?? derivedOptimized(f.kit) }])),
   "train.gradClip": { main: "grad_clip (absent = off)", optimized: "grad_clip (None = off)" },
   "train.evalTokens": { main: "n_eval_step = evalTokens / (batch · T) batches (absent = the whole split)", optimized: "n_eval_step (batches per evaluation)" },
