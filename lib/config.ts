@@ -67,6 +67,9 @@ export interface ModelConfig {
   /** memory length M (the paper uses M = L) */
   memLen: number;
   attnType: AttnType;
+  /** full attention only: query/key chunk length of the memory-efficient form (nn/attention-chunked.ts; memory
+   *  T·C instead of T², the same values and gradients); 0 = unchunked T×T scores. Ignored by the VQ forms. */
+  fullChunk?: number;
   /** compressive cache on/off (off: window of M + L keys with locality mask) */
   aggCache: boolean;
   /** let gradients flow through the carried cache within one update */
@@ -148,7 +151,7 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartia
 
 const BASE_MODEL: ModelConfig = {
   vocabSize: 259, dModel: 768, dK: 128, dV: 1536, headType: "shga", nHead: 1, nLayer: 24, dFF: 0,
-  nCode: 512, blockLen: 512, memLen: 512, attnType: "vq-parallel", aggCache: true, gradThruCache: true,
+  nCode: 512, blockLen: 512, memLen: 512, attnType: "vq-parallel", fullChunk: 0, aggCache: true, gradThruCache: true,
   peAbs: false, peLam: 100_000, pDropEmb: 0, pDropSin: 0.2, pDropRes: 0.5, pDropLyr: 0.3,
   cBeta: 0.0001, cGamma: 0.99, eTie: false, ePreln: false, eScale: 1.0,
 };
@@ -259,6 +262,7 @@ export function modelConfigErrors(m: ModelConfig, sequenceLen?: number, updateLe
   posInt("nCode");
   posInt("blockLen");
   posInt("memLen");
+  if (m.fullChunk !== undefined) posInt("fullChunk", 0);
   if (!ATTN_TYPES.includes(m.attnType)) e.push(`model.attnType = ${JSON.stringify(m.attnType)}: use one of ${ATTN_TYPES.join(", ")}`);
   const HEADS = ["shga", "mha", "mqa"];
   if (!HEADS.includes(m.headType)) e.push(`model.headType = ${JSON.stringify(m.headType)}: use one of ${HEADS.join(", ")}`);

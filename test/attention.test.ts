@@ -8,6 +8,7 @@ import { initBackend } from "../lib/runtime/backend";
 import { testBackend, testBackends } from "./helpers/backend";
 import { EquivalenceOptions, FormDiff, runEquivalence } from "../lib/experiments/equivalence";
 import { XLBias, fullAttention, vqAttentionQuadratic } from "../lib/nn/attention";
+import { fullAttentionChunked } from "../lib/nn/attention-chunked";
 import { countBias, vqAttentionParallel, vqAttentionRecurrent } from "../lib/nn/attention-linear";
 import { AttnState, attnStateTensors, initialAttnState } from "../lib/nn/state";
 import { quantize } from "../lib/nn/vq";
@@ -135,6 +136,32 @@ test("full attention = the quadratic VQ form when keys are exactly codewords and
     assert.ok(maxAbs(full, vq) < 1e-5);
   });
 });
+
+for (const backend of testBackends()) {
+  test(`[${backend}] chunked full attention = full attention: values and gradients of q, k, v, r, u, v_xl (≤ 1e-5), any chunk, no leaks`, async () => {
+    await initBackend(backend);
+    // [B, H, h, T, C]: T a multiple of C, T not a multiple (a short last chunk, also of one row), C ≥ T, C = 1, MHA, MQA
+    const cases = [[1, 1, 1, 16, 4], [2, 1, 1, 23, 5], [1, 1, 1, 13, 4], [1, 1, 1, 9, 16], [1, 1, 1, 7, 1], [2, 2, 2, 20, 6], [1, 3, 1, 18, 8]];
+    for (const [B, H, h, T, C] of cases) {
+      const what = `B=${B} H=${H} h=${h} T=${T} C=${C}`;
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const { q, k, v, xl } = problem(B, H, h, T, 3, 4, 5, 40 + T);
+        const w = tf.randomNormal([B, H, T, 5], 0, 1, "float32", 7); // a random linear loss: every output matters
+        const loss = (attn: typeof fullAttention) =>
+          (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, r: tf.Tensor, u: tf.Tensor, wx: tf.Tensor) =>
+            tf.sum(tf.mul(attn(qq, kk, vv, { r: r as tf.Tensor3D, u: u as tf.Tensor2D, w: wx as tf.Tensor2D }), w)) as tf.Scalar;
+        const chunked: typeof fullAttention = (qq, kk, vv, x) => fullAttentionChunked(qq, kk, vv, x, C);
+        const rel = (a: tf.Tensor, b: tf.Tensor) => maxAbs(a, b) / tf.max(tf.abs(a)).dataSync()[0];
+        assert.ok(rel(fullAttention(q, k, v, xl), chunked(q, k, v, xl)) <= TOL, `${what}: output`);
+        const inputs = [q, k, v, xl.r, xl.u, xl.w];
+        const ref = tf.grads(loss(fullAttention))(inputs), got = tf.grads(loss(chunked))(inputs);
+        ["q", "k", "v", "r", "u", "v_xl"].forEach((n, i) => assert.ok(rel(ref[i], got[i]) <= TOL, `${what}: d${n} relative ${rel(ref[i], got[i])}`));
+      });
+      assert.equal(tf.memory().numTensors, before, `${what}: leaked tensors`);
+    }
+  });
+}
 
 test("exp(count bias) = counts (and −∞ for empty codes)", async () => {
   await initBackend(testBackend());

@@ -103,6 +103,32 @@ test("the three VQ forms also give the same parameter gradients (training mode, 
   disposeModel(base);
 });
 
+for (const backend of testBackends()) {
+  test(`[${backend}] full attention in chunks (model.fullChunk) = unchunked: log-probs and every parameter gradient (≤ 1e-5)`, async () => {
+    await initBackend(backend);
+    for (const [headType, fullChunk] of [["shga", 8], ["shga", 12], ["mha", 10]] as const) { // 12, 10: T = 32 not a multiple
+      const cfg = tinyModel({ attnType: "full", headType, pDropSin: 0.1, pDropRes: 0.1, ...(headType === "mha" ? { nHead: 2, dK: 8, dV: 8, dFF: 32 } : {}) });
+      const base = createModel(cfg, 21);
+      const ids = tokens(2, 32, 4);
+      const run = (C: number) => tf.tidy(() => {
+        const m: Model = { ...base, config: { ...cfg, fullChunk: C } };
+        const { value, grads } = tf.variableGrads(() => {
+          const out = forward(m, ids, initState(m, 2), { training: true, seed: 5 });
+          return tf.neg(tf.mean(tf.sum(tf.mul(out.logProbs, tf.oneHot(ids, 259)), -1))) as tf.Scalar;
+        }, [...base.params.values()]);
+        const lp = evalLogProbs(m, ids);
+        return { lp, value, g: tf.concat(Object.values(grads).map((t) => t.reshape([-1]))) };
+      });
+      const ref = run(0), got = run(fullChunk);
+      const rel = (a: tf.Tensor, b: tf.Tensor) => maxAbs(a, b) / tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]);
+      assert.ok(rel(ref.lp, got.lp) <= 1e-5, `${headType} C=${fullChunk}: log-probs relative ${rel(ref.lp, got.lp)}`);
+      assert.ok(rel(ref.g, got.g) <= 1e-5, `${headType} C=${fullChunk}: gradients relative ${rel(ref.g, got.g)}`);
+      tf.dispose([ids, ref.lp, ref.value, ref.g, got.lp, got.value, got.g]);
+      disposeModel(base);
+    }
+  });
+}
+
 test("MQA and MHA models: parallel = quadratic; full attention runs", async () => {
   await initBackend(testBackend());
   const ids = tokens(1, 32, 2);

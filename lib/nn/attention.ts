@@ -7,7 +7,8 @@
  * Four forms compute it: (a) `vqAttentionQuadratic` (here) — the definition, T×T; (b) `vqAttentionRecurrent` and
  * (c) `vqAttentionParallel` (attention-linear.ts) — the same function at linear cost (paper §5.4), carrying the
  * state of state.ts; (d) `fullAttention` (here) — unquantized causal softmax attention with the same biases (the
- * quadratic baseline; biases at all distances, as in the official FullAttention). With the compressive cache off
+ * quadratic baseline; biases at all distances, as in the official FullAttention), also in query/key chunks with an
+ * online softmax (attention-chunked.ts: the same values and gradients in memory T·C). With the compressive cache off
  * (paper 2.2), queries see only keys at distance ≤ M.
  *
  * Heads: queries have H heads, keys/values h heads (SHGA and MHA: h = H; MQA: h = 1), and each key head has its

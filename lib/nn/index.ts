@@ -1,5 +1,6 @@
 /** The paper: RMSNorm, dropout, relative positions, the vector quantizer, VQ-attention (the definition and its linear forms), the recurrent state, the model's tensors and the GAU decoder. Imports only runtime/ and config. */
 export * from "./attention";
+export * from "./attention-chunked";
 export * from "./attention-linear";
 export * from "./dropout";
 export * from "./model";

@@ -5,7 +5,8 @@
  *   x̃ = RMSNorm(x),  q = RMSNorm₀(x̃W_q)·d_k^{-1/4},  k = RMSNorm₀(x̃W_k)·d_k^{-1/4},  v = SiLU(x̃W_v),  g = SiLU(x̃W_g),
  *   x ← x + LayerDrop(Dropout((VQAttn(q, k, v) ⊙ g) W_o)),
  *
- * with VQ-attention in one of four forms (attention.ts, attention-linear.ts; `attnType`), each sublayer with its
+ * with VQ-attention in one of four forms (attention.ts, attention-linear.ts; `attnType`; full attention in chunks of
+ * `fullChunk` when 0 < fullChunk < n, attention-chunked.ts), each sublayer with its
  * own EMA codebook (vq.ts) and recurrent state (state.ts). For the throughput study, `headType` mha / mqa builds
  * attention (H query heads, H or 1 key heads, d_v = d_k, no gate) + squared-ReLU MLP layers instead. The head is
  * untied (Dense with bias) or tied to the embedding (RMSNorm, logits E x + b, times e_scale). The tensors, their
@@ -15,6 +16,7 @@ import * as tf from "../runtime/tf";
 import { matMul } from "../runtime/matmul";
 import { mixSeed } from "../runtime/rng";
 import { XLBias, fullAttention, vqAttentionQuadratic } from "./attention";
+import { fullAttentionChunked } from "./attention-chunked";
 import { vqAttentionParallel, vqAttentionRecurrent } from "./attention-linear";
 import { dropout } from "./dropout";
 import { rmsNorm } from "./norm";
@@ -118,7 +120,8 @@ function attentionSublayer(m: Model, prefix: string, cb: Codebook | undefined, x
   let out: tf.Tensor4D;
   const result: Partial<SublayerResult> = { keys: k };
   if (c.attnType === "full") {
-    out = fullAttention(q, k, v, xl);
+    const C = c.fullChunk ?? 0;
+    out = C > 0 && C < n ? fullAttentionChunked(q, k, v, xl, C) : fullAttention(q, k, v, xl);
   } else {
     if (!cb) throw new Error(`sublayer ${prefix} has no codebook`);
     const C = codebook(cb.cSum, cb.cCount);

@@ -15,12 +15,20 @@ import { checkSplitsHoldSequence } from "./evaluate";
 /** Live-tensor multipliers of estimateStepBytes (fitted; see its comment) and the runtime's own bytes. */
 export const MEMORY_FIT = { vqLin: 9, blocks: 12, fullLin: 7, quad: 8, mlp: 4, runtimeBytes: 512 * 2 ** 20 };
 
+/** The chunk length full attention runs with on U tokens (nn/model.ts): model.fullChunk when 0 < C < U, else 0 (T×T). */
+export function fullChunkOf(m: Config["model"], U: number): number {
+  const C = m.attnType === "full" ? m.fullChunk ?? 0 : 0;
+  return C > 0 && C < U ? C : 0;
+}
+
 /**
  * Rough peak bytes of one parameter update of U = train.updateLen tokens per sequence (fp32 activations kept for
  * the backward pass, transients of the backward pass, parameters with gradients and AdamW slots, the runtime).
  * Per attention sublayer, sequence and token it counts `lin` row tensors of width W = 2·d_model + 3·H·d_k +
  * 6·H·d_v, plus `blocks` score rows of width H·(2L + S) for the VQ forms or `quad` T×T score tensors per query
- * head for the quadratic forms; `mlp` rows of width d_ff per MLP. The constants are fitted to the process RSS of
+ * head for the quadratic forms (full attention in chunks of C: `quad` C×C tensors instead; its saved inputs, output
+ * and gradient accumulators measured 0.22 MB per token and GAU at T = 4k, within the `fullLin` rows); `mlp` rows of
+ * width d_ff per MLP. The constants are fitted to the process RSS of
  * this kit's steps on the native backend (paper config, SHGA, T = 1k … 4k: VQ ≈ 0.43 MB per token and GAU; full ≈
  * 0.30 MB per token and GAU plus 8 fp32 T×T tensors), rounded up: the estimate errs on the large side.
  * @param cfg a training config (B = train.batchSize, U = train.updateLen)
@@ -30,9 +38,12 @@ export function estimateStepBytes(cfg: Config): number {
   const B = cfg.train.batchSize, U = cfg.train.updateLen;
   const H = m.nHead, nSub = attentionSublayers(m).length;
   const W = 2 * m.dModel + 3 * H * m.dK + 6 * H * m.dV;
-  const perSub = isQuadraticForm(m.attnType)
-    ? MEMORY_FIT.fullLin * U * W + MEMORY_FIT.quad * H * U * U
-    : MEMORY_FIT.vqLin * U * W + MEMORY_FIT.blocks * U * H * (2 * m.blockLen + m.nCode);
+  const C = fullChunkOf(m, U);
+  const perSub = C > 0 // chunked full attention: rows as the T×T form (measured: fewer), C×C pair scores for T×T ones
+    ? MEMORY_FIT.fullLin * U * W + MEMORY_FIT.quad * H * C * C
+    : isQuadraticForm(m.attnType)
+      ? MEMORY_FIT.fullLin * U * W + MEMORY_FIT.quad * H * U * U
+      : MEMORY_FIT.vqLin * U * W + MEMORY_FIT.blocks * U * H * (2 * m.blockLen + m.nCode);
   const mlp = m.headType === "shga" ? 0 : MEMORY_FIT.mlp * m.nLayer * U * m.dFF;
   const head = 3 * U * m.vocabSize;
   // parameters: value, gradient and two AdamW slots, fp32
@@ -88,6 +99,8 @@ export function checkMemoryFits(cfg: Config, budget: MemoryBudget = memoryBudget
     B > 1 ? `train.batchSize (${B}; at 1: ${gib(estimateStepBytes(withTrain(cfg, { batchSize: 1 })))})` : "",
     U > L ? `train.updateLen (${U}; a divisor of T = ${T} and a multiple of L = ${L}, truncated backprop; at ${L}: ${gib(estimateStepBytes(withTrain(cfg, { updateLen: L })))})` : "",
     B > 1 && U > L ? `both: ${gib(estimateStepBytes(withTrain(cfg, { batchSize: 1, updateLen: L })))}` : "",
+    fullChunkOf(cfg.model, U) === 0 && cfg.model.attnType === "full" && U > L
+      ? `model.fullChunk (full attention in chunks, the same values: at ${L}: ${gib(estimateStepBytes({ ...cfg, model: { ...cfg.model, fullChunk: L } }))})` : "",
     `the model: model.dModel (${cfg.model.dModel}), model.dV (${cfg.model.dV}), model.nLayer (${cfg.model.nLayer}), ` +
       `model.vocabSize (${cfg.model.vocabSize}); its ${params.toLocaleString("en-US")} parameters with gradients and optimizer state alone take ${gib(16 * params)}`,
   ].filter(Boolean);

@@ -4,25 +4,30 @@
  * activations are linear in T (its scores are blocks of L × (2L + S)). `estimateStepBytes` (lib/train/memory.ts,
  * where training also refuses a run too large for the machine) is a fitted estimate of one update's peak bytes;
  * `planPoint` decides from it whether a point runs whole, runs with truncated backpropagation (the VQ forms only:
- * they carry a recurrent state) or is skipped, with the reason.
+ * they carry a recurrent state), runs full attention in chunks (model.fullChunk) or is skipped, with the reason.
  */
 import { Config, isQuadraticForm } from "../../config";
-import { MEMORY_FIT, estimateStepBytes } from "../../train/memory";
+import { MEMORY_FIT, estimateStepBytes, fullChunkOf } from "../../train/memory";
 import { withStepShape } from "./measure";
 
 // The study plans its points with the numbers training checks a run with (one memory model).
-export { MEMORY_FIT, estimateStepBytes };
+export { MEMORY_FIT, estimateStepBytes, fullChunkOf };
 
 /** Whether a point runs, with which update length, and if not why (recorded in the results as skipped). */
 export interface PointPlan {
   run: boolean;
   /** tokens per parameter update: T when the whole sequence fits, else the largest fitting T / 2^k (VQ only) */
   U: number;
+  /** full attention: the chunk length it runs with (model.fullChunk) when the T×T scores do not fit; else absent */
+  fullChunk?: number;
   /** estimated peak bytes of one update of U tokens */
   estimatedBytes: number;
   /** why the point is skipped, or how it deviates (truncated backprop); empty otherwise */
   reason: string;
 }
+
+/** The largest chunk the plan gives full attention (its C×C pair scores stay small next to the T·C rows). */
+export const FULL_CHUNK = 512;
 
 function gib(bytes: number): string {
   return (bytes / 2 ** 30).toFixed(1);
@@ -32,8 +37,8 @@ function gib(bytes: number): string {
  * Decides how a point runs within `budgetBytes`: the whole sequence in one update (U = T) when its estimated
  * memory fits. Otherwise the linear VQ forms train the sequence in T / U updates of U tokens (truncated
  * backpropagation, the recurrent state carried as in trainRun: the same work per token, gradients cut every U
- * tokens), with the largest U = T / 2^k ≥ `minUpdateLen` that fits; the quadratic forms carry no state, so they
- * are skipped.
+ * tokens), with the largest U = T / 2^k ≥ `minUpdateLen` that fits; full attention runs in query/key chunks of
+ * min(L, FULL_CHUNK) instead (the same function, memory T·C); what still does not fit is skipped.
  * @param cfg a config from throughputConfig (U = T)
  * @param budgetBytes e.g. 12 GiB
  */
@@ -43,6 +48,14 @@ export function planPoint(cfg: Config, budgetBytes: number, minUpdateLen = 2048)
   const whole = estimate(T);
   if (whole <= budgetBytes) return { run: true, U: T, estimatedBytes: whole, reason: "" };
   const quadratic = isQuadraticForm(cfg.model.attnType);
+  if (cfg.model.attnType === "full" && !(cfg.model.fullChunk ?? 0)) {
+    // full attention in query/key chunks of one block (nn/attention-chunked.ts): the same function, memory T·C
+    const C = Math.min(L, FULL_CHUNK);
+    const chunked = estimateStepBytes({ ...cfg, model: { ...cfg.model, fullChunk: C } });
+    if (C < T && chunked <= budgetBytes) {
+      return { run: true, U: T, fullChunk: C, estimatedBytes: chunked, reason: `chunked quadratic attention: C = ${C} (T×T scores need ~${gib(whole)} GiB > budget ${gib(budgetBytes)} GiB)` };
+    }
+  }
   if (!quadratic) {
     for (let U = T / 2; Number.isInteger(U) && U % L === 0 && U >= Math.max(minUpdateLen, L); U /= 2) {
       const est = estimate(U);

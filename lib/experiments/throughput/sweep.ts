@@ -7,7 +7,7 @@
 import { AttnType, Config, DeepPartial, HeadType, ModelConfig, getPreset } from "../../config";
 import type { Table } from "../../util/table";
 import { flopSpeedup, flopsPerToken } from "../cost";
-import { estimateStepBytes, planPoint } from "./memory";
+import { estimateStepBytes, fullChunkOf, planPoint } from "./memory";
 import { StepTiming, measureTrainStep, withStepShape } from "./measure";
 
 export interface ThroughputPointSpec {
@@ -99,6 +99,8 @@ export interface ThroughputRow {
   n_code: number;
   block_len: number;
   d_ff: number;
+  /** full attention's query/key chunk (0: T×T scores; > 0: the chunked form, the same function in memory T·C) */
+  full_chunk: number;
 }
 
 /** A row of results/throughput.csv as scripts/bench.ts writes it: the point and the benchmark run's record. */
@@ -119,6 +121,7 @@ export function throughputRow(backend: string, cfg: Config, model?: ThroughputRo
     flops_per_token: flopsPerToken(m, cfg.train.updateLen).train, achieved_gflops: null, matmul_peak_gflops: null, frac_of_peak: null,
     speedup: null, flop_ratio: null, peak_rss_mb: null, peak_tf_mb: null, est_mb: estimateStepBytes(cfg) / 2 ** 20, first_loss: null, load_avg: null,
     d_model: m.dModel, d_k: m.dK, d_v: m.dV, n_head: m.nHead, n_code: m.nCode, block_len: m.blockLen, d_ff: m.dFF,
+    full_chunk: m.attnType === "full" ? fullChunkOf(m, cfg.train.updateLen) : 0,
   };
 }
 
@@ -176,7 +179,8 @@ export function planThroughputSweep(backend: string, o: ThroughputSweepOptions):
   const out: PlannedPoint[] = [];
   const plan = (cfg: Config, model?: ThroughputRow["model"]): PlannedPoint => {
     const p = planPoint(cfg, o.budgetBytes);
-    const run = p.run ? withStepShape(cfg, { U: p.U }) : undefined;
+    const shaped = p.fullChunk ? { ...cfg, model: { ...cfg.model, fullChunk: p.fullChunk } } : cfg;
+    const run = p.run ? withStepShape(shaped, { U: p.U }) : undefined;
     const row = throughputRow(backend, run ?? cfg, model);
     Object.assign(row, { reason: p.reason, est_mb: p.estimatedBytes / 2 ** 20, status: p.run ? "ok" : "skipped" });
     const point: PlannedPoint = { row, cfg: run };
@@ -221,7 +225,7 @@ export function describeRow(r: ThroughputRow): string {
   const head = `[bench] ${r.backend.padEnd(6)} ${name.padEnd(24)} T=${String(r.T).padEnd(6)} B=${r.B}`;
   if (r.status !== "ok") return `${head}  ${r.status}: ${r.reason}`;
   const n = (x: number | null, d = 1) => (x === null ? "?" : x.toFixed(d));
-  const u = r.update_len !== r.T ? ` U=${r.update_len}` : "";
+  const u = (r.update_len !== r.T ? ` U=${r.update_len}` : "") + (r.full_chunk ? ` C=${r.full_chunk}` : "");
   return `${head}${u}  ${n(r.tokens_per_s, 0)} tok/s, ${n(r.seconds_per_step, 2)} s/step (±${n(r.seconds_std, 2)}, ${r.reps} reps), ` +
     `${n(r.achieved_gflops)} GFLOP/s = ${n(r.frac_of_peak === null ? null : 100 * r.frac_of_peak)}% of matmul peak, RSS ${n(r.peak_rss_mb === null ? null : r.peak_rss_mb / 1024, 2)} GiB, load ${n(r.load_avg)}` +
     (r.speedup !== null ? `, speedup ${r.speedup.toFixed(2)}× (FLOP ratio ${n(r.flop_ratio, 2)}×)` : "");
