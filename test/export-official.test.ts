@@ -312,6 +312,28 @@ test("npm run export-official: text, --json, --write-config, and --from-official
   }
 });
 
+test("npm run export-official --out RUN: the run's config and dataset (a stand-in is named), one evaluation batch raised to two on branch optimized", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-official-run-"));
+  try {
+    const cfg = variant("tiny", { nCode: 32 }, { evalTokens: 64 });
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(cfg));
+    fs.writeFileSync(path.join(dir, "data.json"), JSON.stringify({ name: "gcide", kind: "text", vocabSize: 259, tokenizer: "bytes", imageShape: null }));
+    fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify({ kind: "bytes" }));
+    const r = cli(["--out", dir, "--json"]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.data, { kit: "gcide", official: "enwik8", standIn: true });
+    assert.equal(out.main.values.n_code, 32);
+    assert.equal(out.main.values.n_eval_step, 1, "64 tokens = one batch of 2 × 32");
+    assert.equal(out.optimized.values.n_eval_step, 2);
+    assert.ok(out.main.notExpressible.some((n: { field: string }) => n.field === "data"));
+    const back = kitFromOfficial(parseOfficial(out.main.argv.join(" ")));
+    assert.deepEqual(back.config, cfg);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("npm run export-official: bad input exits 2 naming the value and the fix", () => {
   const cases: Array<[string[], RegExp]> = [
     [[], /give --preset NAME, --out RUN or --from-official/],

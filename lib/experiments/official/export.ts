@@ -174,7 +174,7 @@ export function exportMain(cfg: Config, data: DataChoice, opts: ExportOptions = 
     { field: "n_save_keep", value: 5, reason: "the launcher keeps the 5 newest checkpoints, each saved only when the validation loss improved; the kit keeps the last two" },
     { field: "data_dir, vocab_path, in/out_checkpoint_dir, model_name", value: workdir, reason: "paths below --workdir; model_name is the W&B project (set WANDB_API_KEY, or WANDB_MODE=offline)" },
   ];
-  if (data.official === "pg19") officialOnly.push({ field: "command", value: "train_vocab", reason: `run the same command once with --command=train_vocab first: it trains the SentencePiece model into ${v.vocab_path}` });
+  if (data.official === "pg19") officialOnly.push({ field: "vocab_path", value: v.vocab_path, reason: "the 32k SentencePiece model; a run trains it there when it is missing (or run the command once with --command=train_vocab)" });
   const argv = ["python3", "scripts/launch.py"];
   for (const [name, spec] of Object.entries(LEGACY_FLAGS)) {
     const x = v[name];
@@ -193,7 +193,8 @@ export function exportOptimized(cfg: Config, data: DataChoice, opts: ExportOptio
   Object.assign(v, {
     dataset: data.official, param_dtype: "float32", dtype: opts.precision ?? "float32",
     attn_type: m.attnType === "full" ? "full" : "vq", head_type: m.headType, grad_clip: t.gradClip > 0 ? t.gradClip : null,
-    lr_schedule: "cosine", n_eval_step: evalBatches(cfg),
+    // the branch's evaluation divides its time by (batches − 1): one batch would stop it with a ZeroDivisionError
+    lr_schedule: "cosine", n_eval_step: evalBatches(cfg) === null ? null : Math.max(2, evalBatches(cfg)!),
   });
   const notExpressible = commonNotes(cfg, data, opts);
   const derived = optimizedDerived(m.headType, m.dModel, m.dK);
@@ -220,7 +221,7 @@ export function exportOptimized(cfg: Config, data: DataChoice, opts: ExportOptio
     { field: "reduction_type", value: v.reduction_type, reason: "how the cache is summed across blocks (serial, matmul, assoc_scan); all give the same function as the kit's vq-parallel" },
     { field: "lr_schedule", value: "cosine", reason: "the kit's schedule" },
     { field: "n_print_step", value: v.n_print_step, reason: `log interval, kept from ${base}; the kit logs every update` },
-    { field: "n_eval_step", value: v.n_eval_step, reason: `batches per evaluation (None: the whole validation split), from train.evalTokens = ${t.evalTokens}` },
+    { field: "n_eval_step", value: v.n_eval_step, reason: `batches per evaluation (None: the whole validation split; at least 2, which the branch's timing needs), from train.evalTokens = ${t.evalTokens}` },
     { field: "n_save_keep", value: v.n_save_keep, reason: "checkpoints kept, each saved only when the validation loss improved; the kit keeps the last two" },
     { field: "workdir, mode, multihost", value: opts.workdir ?? "workdir", reason: "launcher flags: data, vocabularies and checkpoints go below --workdir" },
   ];
