@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-  Combination, asList, checkSweepParameters, expandGrid, notebookExperiment, parseGrid, runSweep, sweepSummary,
+  Combination, asList, checkSweepParameters, combinationGrid, expandGrid, notebookExperiment, parseGrid, planSweep, runSweep, sweepSummary,
 } from "../lib/notebook/sweep";
 import { appendResult, readResultRows } from "../lib/experiments/results";
 
@@ -81,6 +81,19 @@ test("runSweep skips combinations with a row, runs the rest, and a rerun runs no
   assert.deepEqual(again.map((o) => o.status), ["skipped", "skipped", "skipped"]);
   assert.equal(ran.length, 0, "a rerun of a finished sweep runs nothing");
   assert.equal(readResultRows(experiment, dir).length, 4, "and adds no rows");
+});
+
+test("planSweep marks the combinations that have a row (this profile only); combinationGrid is a one-combination grid", () => {
+  const dir = tmpDir();
+  appendResult("sweep-fixture", { profile: "smoke", x: 2, seed: 0 }, { dir });
+  appendResult("sweep-fixture", { profile: "default", x: 3, seed: 0 }, { dir });
+  const plan = planSweep({ notebook: FIXTURE, grid: { x: [1, 2, 3], seed: [0] }, profile: "smoke", resultsDir: dir });
+  assert.equal(plan.experiment, "sweep-fixture");
+  assert.deepEqual(plan.items.map((it) => [it.index, it.combination.x, it.done]), [[0, 1, false], [1, 2, true], [2, 3, false]]);
+  assert.throws(() => planSweep({ notebook: FIXTURE, grid: { y: [1] }, profile: "smoke", resultsDir: dir }), /does not declare y/);
+  const one = { a: [1, 2], s: "on", n: 3 };
+  assert.deepEqual(combinationGrid(one), { a: [[1, 2]], s: ["on"], n: [3] });
+  assert.deepEqual(expandGrid(combinationGrid(one)), [one], "it expands back to the combination, list values included");
 });
 
 test("runSweep reports failures, goes on, and counts a run that leaves no matching row as failed", async () => {

@@ -3,7 +3,8 @@
  * compressive cache) over a few values and several seeds, and report mean ± std per value. A sweep reruns one
  * notebook over the cartesian product of parameter lists (e.g. S ∈ {32, 64, 128} × seed ∈ {0, 1, 2}), one
  * combination per notebook run, and skips every combination that already has a results row, so an interrupted
- * sweep resumes where it stopped.
+ * sweep resumes where it stopped. The combinations run one after the other here (scripts/sweep.ts), or as the
+ * tasks of a Slurm job array (lib/notebook/slurm.ts), which plans with the same `planSweep`.
  *
  * The contract a notebook keeps to be sweepable:
  * - its parameters cell declares each swept name with `let` (the runner injects `S = 32;` after it); a parameter
@@ -203,6 +204,29 @@ export function combinationMatch(c: Combination, profile: string): Record<string
   return { ...c, profile };
 }
 
+/** One combination of a sweep's plan, and whether its results row exists already. */
+export interface PlannedCombination {
+  combination: Combination;
+  /** its position in grid order (0-based) */
+  index: number;
+  /** the experiment has a row with its parameters and profile */
+  done: boolean;
+}
+
+/**
+ * The plan of a sweep before anything runs: the notebook's experiment, and every grid combination (grid order)
+ * marked done when results/<experiment> has its row. Throws when the notebook does not declare a swept name.
+ */
+export function planSweep(opts: Pick<SweepOptions, "notebook" | "grid" | "profile" | "resultsDir">): { experiment: string; items: PlannedCombination[] } {
+  const experiment = notebookExperiment(opts.notebook);
+  checkSweepParameters(opts.notebook, Object.keys(opts.grid));
+  const dirOpt = { dir: opts.resultsDir ?? PATHS.results };
+  const items = expandGrid(opts.grid).map((combination, index) => ({
+    combination, index, done: resultExists(experiment, combinationMatch(combination, opts.profile), dirOpt),
+  }));
+  return { experiment, items };
+}
+
 /**
  * Runs `opts.notebook` once per grid combination that has no results row yet, in grid order, continuing after a
  * failure. A run that succeeds but leaves no matching row counts as failed: the notebook does not keep the
@@ -211,17 +235,14 @@ export function combinationMatch(c: Combination, profile: string): Record<string
  */
 export async function runSweep(opts: SweepOptions): Promise<SweepOutcome[]> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const experiment = notebookExperiment(opts.notebook);
-  checkSweepParameters(opts.notebook, Object.keys(opts.grid));
-  const combos = expandGrid(opts.grid);
+  const { experiment, items } = planSweep(opts);
   const dirOpt = { dir: opts.resultsDir ?? PATHS.results };
-  const width = String(combos.length).length;
+  const width = String(items.length).length;
   const out: SweepOutcome[] = [];
-  for (let i = 0; i < combos.length; i++) {
-    const c = combos[i];
-    const tag = `[${String(i + 1).padStart(width)}/${combos.length}] ${describeCombination(c)}`;
+  for (const { combination: c, index: i, done } of items) {
+    const tag = `[${String(i + 1).padStart(width)}/${items.length}] ${describeCombination(c)}`;
     const match = combinationMatch(c, opts.profile);
-    if (resultExists(experiment, match, dirOpt)) {
+    if (done) {
       out.push({ combination: c, status: "skipped", seconds: 0 });
       log(`${tag}: skipped (results/${experiment} has a row)`);
       continue;
@@ -256,4 +277,9 @@ export function sweepSummary(outcomes: SweepOutcome[]): string {
   const secs = outcomes.reduce((a, o) => a + o.seconds, 0);
   return `${outcomes.length} combination${outcomes.length === 1 ? "" : "s"}: ${n("ran")} ran, ${n("skipped")} skipped, ` +
     `${n("failed")} failed${planned ? `, ${planned} to run (dry run)` : ""} (${secs.toFixed(0)} s)`;
+}
+
+/** The grid whose only combination is `c` ({S: 32} -> {S: [32]}), to run one combination through runSweep. */
+export function combinationGrid(c: Combination): Grid {
+  return Object.fromEntries(Object.entries(c).map(([k, v]) => [k, [v]]));
 }
