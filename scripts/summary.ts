@@ -7,6 +7,11 @@
  *
  * Smoke-profile outputs (CI) are left out when the default profile produced the same thing, so the page shows the
  * real runs once they exist and the smoke runs before.
+ *
+ * Units (docs/paper.md §1.4), one system per kind of data, named in every column header: byte-level runs (text
+ * bytes, image sub-pixels) show bits per byte only; BPE runs show nats per token and word-level perplexity, and bits
+ * per byte of text. A byte-level run's word perplexity (exp(nats / words) of a barely trained model is 1e15 and
+ * more) and per-token nats stay in the CSV but are not shown (unitColumns).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -26,11 +31,13 @@ const HIDDEN = new Set(["run_uid", "run_dir", "git_dirty", "backend_detail", "no
 const METRIC = /(bpb|ppl|loss|tokens_per_s|step_time|code_usage|code_entropy|gflops|speedup|ratio|_ms$|_s$|err|diff|peak)/;
 /** Which metrics come first when there are too many to show. */
 const METRIC_PRIORITY = [/bpb$/, /word_ppl$/, /tokens_per_s/, /step_time/, /speedup|ratio|gflops|peak/, /code_usage/, /loss$/];
+/** BPE tables: nats per token and word perplexity first (the PG-19 units), then bits per byte of text. */
+const BPE_PRIORITY = [/word_ppl$/, /loss$/, /bpb$/, /tokens_per_s/, /step_time/, /code_usage/];
 const MAX_COLUMNS = 14;
 
-function metricRank(c: string): number {
-  const i = METRIC_PRIORITY.findIndex((re) => re.test(c));
-  return i < 0 ? METRIC_PRIORITY.length : i;
+function metricRank(c: string, priority: RegExp[]): number {
+  const i = priority.findIndex((re) => re.test(c));
+  return i < 0 ? priority.length : i;
 }
 
 /** One markdown cell: numbers as lib/notebook/tables.ts formatCell, but without trailing zeros below 10⁴ (0.99, not 0.9900),
@@ -41,10 +48,10 @@ export function markdownCell(v: unknown): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 }
 
-/** A markdown table of `rows` over `columns`. */
-export function markdownTable(rows: Array<Record<string, unknown>>, columns: string[]): string {
+/** A markdown table of `rows` over `columns`; `header` names a column in the header row (default: its name). */
+export function markdownTable(rows: Array<Record<string, unknown>>, columns: string[], header: (c: string) => string = (c) => c): string {
   const numeric = columns.map((c) => rows.every((r) => r[c] == null || typeof r[c] === "number"));
-  const head = `| ${columns.map(markdownCell).join(" | ")} |`;
+  const head = `| ${columns.map((c) => markdownCell(header(c))).join(" | ")} |`;
   const rule = `|${numeric.map((n) => (n ? " ---: " : " --- ")).join("|")}|`;
   return [head, rule, ...rows.map((r) => `| ${columns.map((c) => markdownCell(r[c])).join(" | ")} |`)].join("\n");
 }
@@ -60,13 +67,46 @@ export function summaryColumns(rows: Array<Record<string, unknown>>): string[] {
   for (const r of rows) for (const k of Object.keys(r)) if (!all.includes(k)) all.push(k);
   const present = all.filter((c) => !HIDDEN.has(c) && rows.some((r) => r[c] !== null && r[c] !== undefined && r[c] !== ""));
   const varies = (c: string) => new Set(rows.map((r) => JSON.stringify(r[c] ?? null))).size > 1;
+  const priority = rows.length > 0 && rows.every((r) => r.tokenizer === "bpe") ? BPE_PRIORITY : METRIC_PRIORITY;
   const first: string[] = present.filter((c) => c === "run" || c === "profile");
   const varying = present.filter((c) => !first.includes(c) && !METRIC.test(c) && c !== "backend" && c !== "git_commit" && varies(c));
   const metrics = present.filter((c) => !first.includes(c) && METRIC.test(c))
-    .map((c, i) => ({ c, i })).sort((a, b) => metricRank(a.c) - metricRank(b.c) || a.i - b.i).map((x) => x.c);
+    .map((c, i) => ({ c, i })).sort((a, b) => metricRank(a.c, priority) - metricRank(b.c, priority) || a.i - b.i).map((x) => x.c);
   const stamps = present.filter((c) => c === "backend" || c === "git_commit");
   const cols = [...first, ...varying, ...metrics];
   return [...cols.slice(0, MAX_COLUMNS - stamps.length), ...stamps];
+}
+
+/** The unit of a metric column, from its name: *_bpb, *_loss, *_word_ppl, *_ppl. */
+export function columnUnit(c: string): string | undefined {
+  if (/_bpb$/.test(c)) return "bits/byte";
+  if (/_loss$/.test(c)) return "nats/token";
+  if (/word_ppl$/.test(c)) return "per word";
+  if (/_ppl$/.test(c)) return "per token";
+  return undefined; // the others name their unit (tokens_per_s, step_time_s, code_entropy_bits)
+}
+
+/** A column's header with its unit: "val_bpb (bits/byte)". */
+export function unitHeader(c: string): string {
+  const u = columnUnit(c);
+  return u ? `${c} (${u})` : c;
+}
+
+/** Per-token columns a byte-level row does not show (bits per byte says the same in the paper's unit). */
+const PER_TOKEN = /(_loss|_ppl)$/;
+
+/**
+ * The rows with only the units of their data: a byte-level row ("tokenizer": "bytes") loses its nats-per-token
+ * loss and perplexities (word ppl included); a BPE row keeps them and its bits per byte of text. Rows without a
+ * tokenizer column (benchmarks) are unchanged.
+ */
+export function unitColumns(rows: ResultRow[]): ResultRow[] {
+  return rows.map((r) => {
+    if (r.tokenizer !== "bytes") return r;
+    const out: ResultRow = {};
+    for (const [k, v] of Object.entries(r)) out[k] = PER_TOKEN.test(k) ? null : v;
+    return out;
+  });
 }
 
 /** The rows an experiment's table shows: the latest per run id, and only non-smoke rows when there are any. */
@@ -151,7 +191,7 @@ export function buildSummary(opts: SummaryOptions = {}): string {
 
   const shown = new Set<string>();
   for (const exp of experiments) {
-    const rows = summaryRows(readResultRows(exp, resultsDir));
+    const rows = unitColumns(summaryRows(readResultRows(exp, resultsDir)));
     const figs = figuresOf(exp, figures);
     figs.forEach((f) => shown.add(f));
     lines.push(`## ${exp}`, "");
@@ -160,7 +200,8 @@ export function buildSummary(opts: SummaryOptions = {}): string {
       const smokeOnly = rows.every((r) => r.profile === "smoke");
       lines.push(`Results (${rows.length} run${rows.length === 1 ? "" : "s"}${smokeOnly ? ", smoke profile only" : ""}; all columns in ` +
         `[results/${exp}.csv](${path.relative(outDir, path.join(resultsDir, `${exp}.csv`)).split(path.sep).join("/")})):`, "");
-      lines.push(markdownTable(rows, summaryColumns(rows)), "");
+      lines.push(markdownTable(rows, summaryColumns(rows), unitHeader), "");
+      if (rows.some((r) => r.tokenizer === "bytes")) lines.push("Byte-level runs are shown in bits per byte (images: per sub-pixel); their per-token nats and word perplexities are in the CSV.", "");
     }
   }
   const orphans = figures.filter((f) => !shown.has(f));

@@ -68,6 +68,11 @@ test("runExperiment appends one row; a rerun reuses the finished run without tra
   for (const k of ["val_bpb", "test_bpb", "val_word_ppl", "tokens_per_s", "step_time_s", "code_usage", "code_entropy_bits", "wall_s", "n_params"]) {
     assert.equal(typeof row[k], "number", `${k} is a number`);
   }
+  // byte-level data: train bits per byte over the last 10% of updates (here the last one); the run wrote TensorBoard events
+  assert.equal(row.tokenizer, "bytes");
+  assert.ok(Math.abs((row.train_bpb as number) - first.history[3].bpb) < 1e-12);
+  assert.ok(Math.abs((row.train_bpb as number) - (row.train_loss as number) / Math.LN2) < 1e-9);
+  assert.equal(fs.readdirSync(first.runDir).filter((f) => f.startsWith("events.out.tfevents.")).length, 1);
   // the row's bpb is the final split evaluation's
   assert.ok(Math.abs((row.val_bpb as number) - first.splits.validation!.bpb) < 1e-12);
   assert.ok((row.val_bpb as number) > 0 && (row.val_bpb as number) < 9);

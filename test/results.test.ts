@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { appendResult, flattenRow, gitState, loadResults, readResultRows, resultExists } from "../lib/experiments/results";
+import { appendResult, flattenRow, gitState, loadResults, readResultRows, resultExists, resultFiles } from "../lib/experiments/results";
+import { ROOT } from "../lib/util/io";
 import { PAPER_REFERENCE, paperComparison, paperReference } from "../lib/experiments/paper";
 import { readTable } from "../lib/notebook/tables";
 
@@ -65,6 +66,19 @@ test("a torn last JSONL line is skipped; a corrupt line in the middle throws nam
   fs.appendFileSync(path.join(dir, "e.jsonl"), '\n{"a": 3}\n');
   assert.throws(() => readResultRows("e", dir), /e\.jsonl line 2 is not valid JSON/);
   assert.throws(() => appendResult("../x", {}, { dir }), /must use only letters/);
+});
+
+test("a relative results folder is the repository's, not the working folder's (a notebook kernel runs in notebooks/)", () => {
+  const dir = tmp();
+  const cwd = process.cwd();
+  process.chdir(os.tmpdir());
+  try {
+    appendResult("rel", { a: 1 }, { dir: path.relative(ROOT, dir) });
+  } finally {
+    process.chdir(cwd);
+  }
+  assert.deepEqual(readResultRows("rel", dir).map((r) => r.a), [1]);
+  assert.equal(resultFiles("rel", path.relative(ROOT, dir)).csv, path.join(dir, "rel.csv"));
 });
 
 test("gitState gives a short hash and a dirty flag, or unknown outside a checkout", () => {

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import * as aq from "arquero";
 import { appendResult } from "../lib/experiments/results";
 import { saveTable } from "../lib/notebook/tables";
-import { buildSummary, markdownCell, markdownTable, summaryColumns, writeSummary } from "../scripts/summary";
+import { buildSummary, columnUnit, markdownCell, markdownTable, summaryColumns, unitColumns, writeSummary } from "../scripts/summary";
 
 test("summary.md: paper comparison, figures with relative links, latest real rows per run", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-summary-"));
@@ -57,4 +57,27 @@ test("markdown cells and columns", () => {
   assert.deepEqual(summaryColumns(rows), ["run", "S", "val_bpb", "backend", "git_commit"]);
   const metrics = [{ run: "a", val_loss: 1, tokens_per_s: 5, val_bpb: 2, code_usage: 1 }];
   assert.deepEqual(summaryColumns(metrics), ["run", "val_bpb", "tokens_per_s", "code_usage", "val_loss"]);
+});
+
+test("units: byte-level rows show bits per byte only, BPE rows nats per token and word ppl first; headers name the unit", () => {
+  const results = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-summary-units-"));
+  const common = { profile: "default", n_params: 1000 };
+  appendResult("01-bytes", { ...common, run: "a", tokenizer: "bytes", val_bpb: 2.5, val_loss: 1.733, val_ppl: 5.66, val_word_ppl: 3.2e16, train_loss: 1.8, train_bpb: 2.6 }, { dir: results });
+  appendResult("01-bytes", { ...common, run: "b", tokenizer: "bytes", val_bpb: 2.25, val_loss: 1.56, val_ppl: 4.76, val_word_ppl: 1.1e15, train_loss: 1.7, train_bpb: 2.45 }, { dir: results });
+  appendResult("02-bpe", { ...common, run: "c", tokenizer: "bpe", val_bpb: 1.5, val_loss: 4.25, val_ppl: 70.1, val_word_ppl: 123.4, train_loss: 4.5, train_bpb: null }, { dir: results });
+  const md = buildSummary({ resultsDir: results, figuresDir: path.join(results, "none") });
+  const section = (name: string) => md.slice(md.indexOf(`## ${name}`)).split("\n## ")[0];
+  const table = (s: string) => s.split("\n").filter((l) => l.startsWith("|")).join("\n");
+  const bytes = section("01-bytes"), bpe = section("02-bpe");
+  assert.match(bytes, /\| profile \| run \| val_bpb \(bits\/byte\) \| train_bpb \(bits\/byte\) \|/);
+  assert.match(bytes, /\| default \| a \| 2\.5 \| 2\.6 \|/);
+  assert.doesNotMatch(table(bytes), /ppl|nats|e\+1[56]|1\.733/, "no word ppl, per-token ppl or nats for byte-level runs");
+  assert.match(bytes, /Byte-level runs are shown in bits per byte/);
+  assert.match(bpe, /\| profile \| run \| val_word_ppl \(per word\) \| val_loss \(nats\/token\) \| train_loss \(nats\/token\) \| val_bpb \(bits\/byte\) \| val_ppl \(per token\) \|/);
+  assert.match(bpe, /\| default \| c \| 123\.4 \| 4\.25 \| 4\.5 \| 1\.5 \| 70\.1 \|/);
+  // the CSV keeps every unit
+  assert.equal(unitColumns([{ tokenizer: "bytes", val_word_ppl: 3, val_bpb: 1 }])[0].val_word_ppl, null);
+  assert.equal(unitColumns([{ tokenizer: "bpe", val_word_ppl: 3 }])[0].val_word_ppl, 3);
+  assert.match(fs.readFileSync(path.join(results, "01-bytes.csv"), "utf8"), /32000000000000000/);
+  assert.deepEqual(["x_bpb", "val_loss", "test_word_ppl", "val_ppl", "tokens_per_s"].map(columnUnit), ["bits/byte", "nats/token", "per word", "per token", undefined]);
 });

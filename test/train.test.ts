@@ -20,7 +20,7 @@ import { trainSegment } from "../lib/train/step";
 import { TrainBatches, batchSegment } from "../lib/data/batches";
 import { applySettings, parseFlags } from "../scripts/args";
 import { Dataset, loadDataset } from "../lib/data/datasets";
-import { checkpointBlob, childEnv, corpusText, trainArgs } from "./helpers/train-cli";
+import { checkpointBlob, childEnv, corpusText, metricSteps, trainArgs } from "./helpers/train-cli";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -94,6 +94,30 @@ test("stopping mid-sequence after 3 updates and resuming to 8 gives the uninterr
   assert.ok(checkpointBlob(full).equals(checkpointBlob(split)));
   await assert.rejects(trainRun({ config: cfg, data, outDir: split, resume: true, steps: 9, progress: false }), /steps = 9 must be an integer in \[1, train\.maxSteps = 8\]/);
   assert.deepEqual(r3.evals.filter((e) => e.step !== 3).map((e) => [e.step, e.loss]), r1.evals.map((e) => [e.step, e.loss]));
+});
+
+test("a relative outDir is taken from the repository, not the working folder; the progress bar shows bpb for byte data", async () => {
+  await initBackend(testBackend());
+  const target = path.join(tmpDir(), "rel");
+  const cwd = process.cwd();
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.chdir(os.tmpdir());
+  (process.stderr as { write: unknown }).write = (s: string) => (lines.push(String(s)), true);
+  try {
+    const r = await trainRun({ config: tinyConfig({ train: { maxSteps: 2, evalEvery: 0, saveEvery: 0 } }), data: corpusData(), outDir: path.relative(ROOT, target) });
+    disposeModel(r.model);
+    assert.equal(r.outDir, target);
+  } finally {
+    (process.stderr as { write: unknown }).write = write;
+    process.chdir(cwd);
+  }
+  assert.deepEqual(metricSteps(target), [1, 2]);
+  const shown = lines.join("");
+  if (process.env.TVQ_PROGRESS?.toLowerCase() !== "off") {
+    assert.match(shown, /train rel .*\| bpb \d+\.\d+ \| lr /, "the bar names the unit: bits per byte");
+    assert.doesNotMatch(shown, /loss|nats/);
+  }
 });
 
 test("an existing output folder is refused without resume and left untouched", async () => {

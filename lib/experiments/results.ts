@@ -16,10 +16,11 @@ import type { Table } from "../util/table";
 /** A flat record: column name -> number | string | boolean | null. */
 export type ResultRow = Record<string, number | string | boolean | null>;
 
-/** results/<experiment>.jsonl and .csv */
+/** results/<experiment>.jsonl and .csv; a relative `dir` is taken from the repository root (a kernel runs in notebooks/) */
 export function resultFiles(experiment: string, dir = PATHS.results): { jsonl: string; csv: string } {
   checkFileName("experiment name", experiment, "it names results/<experiment>.csv");
-  return { jsonl: path.join(dir, `${experiment}.jsonl`), csv: path.join(dir, `${experiment}.csv`) };
+  const d = path.resolve(ROOT, dir);
+  return { jsonl: path.join(d, `${experiment}.jsonl`), csv: path.join(d, `${experiment}.csv`) };
 }
 
 /**

@@ -2,7 +2,9 @@
  * The results row of one experiment run: what runExperiment appends to results/<experiment>.{jsonl,csv}, typed
  * (`ExperimentRow`), and the pure functions that compute its columns from the run's config, training history and
  * final evaluation. Metrics are in the paper's units (docs/paper.md §1.4): loss = mean nats per target token,
- * bits per byte = nats / ln 2 / bytes, word-level perplexity = exp(nats / words).
+ * bits per byte = nats / ln 2 / bytes, word-level perplexity = exp(nats / words). Every unit is kept in the row
+ * (word perplexity wherever the split has a word count); which ones a page shows follows the tokenizer: bits per
+ * byte for byte-level data, nats per token and word perplexity for BPE (scripts/summary.ts unitColumns).
  */
 import { Config } from "../config";
 import { countParamsOf } from "../nn/params";
@@ -73,6 +75,8 @@ export interface ExperimentRow extends ResultRow {
   train_s: number | null;
   /** nats per token over the last 10% of updates */
   train_loss: number | null;
+  /** bits per byte over the last 10% of updates: byte-level data only (null for BPE: its tokens vary in bytes) */
+  train_bpb: number | null;
   /** fraction of the S codewords hit per update, and the codes' entropy in bits (null for full attention) */
   code_usage: number | null;
   code_entropy_bits: number | null;
@@ -101,11 +105,12 @@ function tailMean(xs: number[], frac = 0.1): number | null {
 
 /**
  * Speed and codebook summaries of a training history: median tokens/s and seconds per update (the first update,
- * which compiles kernels, excluded), final train loss (nats per token) and codebook usage/entropy (means over the
- * last 10% of updates).
+ * which compiles kernels, excluded), final train loss (nats per token; bits per byte for byte-level data) and
+ * codebook usage/entropy (means over the last 10% of updates).
  * @param history metrics.jsonl records; tokensPerUpdate = B·U
+ * @param tokenizer the dataset's: train_bpb only for "bytes"
  */
-export function historySummary(history: StepMetrics[], tokensPerUpdate: number): Record<string, number | null> {
+export function historySummary(history: StepMetrics[], tokensPerUpdate: number, tokenizer: "bytes" | "bpe" = "bytes"): Record<string, number | null> {
   const timed = history.length > 1 ? history.slice(1) : history;
   const tps = timed.map((m) => m.tokensPerSec).filter((x) => x > 0);
   return {
@@ -113,6 +118,7 @@ export function historySummary(history: StepMetrics[], tokensPerUpdate: number):
     step_time_s: tps.length ? median(tps.map((t) => tokensPerUpdate / t)) : null,
     train_s: tps.length ? history.reduce((a, m) => a + (m.tokensPerSec > 0 ? tokensPerUpdate / m.tokensPerSec : 0), 0) : null,
     train_loss: tailMean(history.map((m) => m.loss)), // nats per token (StepMetrics.bpb is per token, not per byte)
+    train_bpb: tokenizer === "bytes" ? tailMean(history.map((m) => m.bpb)) : null, // one token = one byte
     code_usage: tailMean(history.map((m) => m.codeUsage)),
     code_entropy_bits: tailMean(history.map((m) => m.codeEntropy)),
   };

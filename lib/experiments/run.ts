@@ -70,7 +70,7 @@ export interface ExperimentSpec extends Pick<TrainRunOptions, "progress" | "onMe
   params?: Record<string, number | string | boolean>;
   /** the notebook's profile, recorded in the row */
   profile?: string;
-  /** folders (tests use temporary ones): default runs/ and results/ */
+  /** folders (tests use temporary ones): default runs/ and results/; relative ones are taken from the repository root */
   runsDir?: string;
   resultsDir?: string;
 }
@@ -175,7 +175,7 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRes
     if (RESERVED_COLUMNS.has(k) && k !== "seed") throw new Error(`spec.params.${k}: '${k}' is a standard column of every row; rename the parameter`);
     if (k === "seed" && spec.params!.seed !== (spec.seed ?? 0)) throw new Error(`spec.params.seed = ${spec.params!.seed} but spec.seed = ${spec.seed ?? 0}; set spec.seed (the row records it)`);
   }
-  const runDir = path.join(spec.runsDir ?? PATHS.runs, spec.experiment, spec.run);
+  const runDir = path.resolve(ROOT, spec.runsDir ?? PATHS.runs, spec.experiment, spec.run); // not the cwd: a kernel runs in notebooks/
   // one process per run folder (lib/train/lock.ts): its bookkeeping, training, sample and row are one unit
   const lock = acquireRunLock(runDir);
   try {
@@ -270,7 +270,7 @@ async function runLocked(spec: ExperimentSpec, runDir: string, lock: RunLock, t0
       preset: cfg.preset, dataset: ds.name, tokenizer: ds.tokenizer.kind, seed: cfg.train.seed, steps: history.length ? history[history.length - 1].step : 0,
       ...configEssentials(cfg),
       ...Object.assign({}, ...Object.values(splits).map((r) => evalColumns(r!))),
-      ...historySummary(history, B * U),
+      ...historySummary(history, B * U, ds.tokenizer.kind),
       ...(cfg.model.attnType === "full" ? { code_usage: null, code_entropy_bits: null } : {}), // no codebook
       wall_s: book.wallSeconds,
       run_dir: path.relative(ROOT, runDir),

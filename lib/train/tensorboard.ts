@@ -245,14 +245,14 @@ export class RunEvents {
     return new RunEvents(dir, kind, codebooks, step);
   }
 
-  /** Logs one update's scalars. */
-  step(m: StepMetrics): void {
-    this.write({ wallTime: Date.now() / 1000, step: m.step, scalars: trainScalars(this.kind, m, this.codebooks) });
+  /** Logs one update's scalars (at wallTime seconds since the epoch, default now). */
+  step(m: StepMetrics, wallTime = Date.now() / 1000): void {
+    this.write({ wallTime, step: m.step, scalars: trainScalars(this.kind, m, this.codebooks) });
   }
 
   /** Logs one validation's scalars. */
-  eval(e: EvalRecord): void {
-    this.write({ wallTime: Date.now() / 1000, step: e.step, scalars: evalScalars(this.kind, e) });
+  eval(e: EvalRecord, wallTime = Date.now() / 1000): void {
+    this.write({ wallTime, step: e.step, scalars: evalScalars(this.kind, e) });
   }
 
   /** fsyncs what was written (before a checkpoint, and at the end). */
@@ -297,4 +297,31 @@ export class RunEvents {
     if (this.fd !== undefined) try { fs.closeSync(this.fd); } catch { /* the write error is the one reported */ }
     this.fd = undefined;
   }
+}
+
+/**
+ * Writes the event file of a run folder that has none (trained before the kit wrote events) from its history:
+ * metrics.jsonl and eval.jsonl as read by the caller. Wall times are estimated backwards from `endTime` (the
+ * history file's modification time) with each update's duration. Returns the file, or undefined when the folder
+ * already has event files or no history.
+ */
+export function writeHistoryEvents(dir: string, history: StepMetrics[], evals: EvalRecord[], kind: TokenizerKind,
+  codebooks: boolean, endTime: number): string | undefined {
+  if (history.length === 0 || fs.readdirSync(dir).some(isEventFile)) return undefined;
+  const wall = new Map<number, number>();
+  let t = endTime;
+  for (let i = history.length - 1; i >= 0; i--) {
+    wall.set(history[i].step, t);
+    const m = history[i], prev = history[i - 1];
+    const dt = prev && m.elapsed > prev.elapsed ? m.elapsed - prev.elapsed : 0;
+    t -= dt;
+  }
+  const events = RunEvents.open(dir, 0, kind, codebooks);
+  let e = 0;
+  for (const m of history) {
+    events.step(m, wall.get(m.step));
+    for (; e < evals.length && evals[e].step <= m.step; e++) events.eval(evals[e], wall.get(m.step));
+  }
+  events.close();
+  return events.file;
 }
