@@ -214,6 +214,7 @@ export function exportOptimized(cfg: Config, data: DataChoice, opts: ExportOptio
   if (m.headType !== "shga" && m.dModel % m.dK !== 0) {
     notExpressible.push({ field: "model.dK", value: m.dK, reason: `head_type ${m.headType} needs d_k to divide d_model = ${m.dModel} (the launcher asserts it)` });
   }
+  notExpressible.push({ field: "model", value: "the same settings", reason: "branch optimized builds a slightly different layer than the kit and branch main: RMSNorm without gain and bias, a tied head without output bias (e_scale on the features), codebook statistics weighted R = T/L times more (docs/paper.md §0), so parameter counts differ" });
   notExpressible.push({ field: "sampling.topP", value: cfg.sampling.topP, reason: "branch optimized does not sample; sample with branch main (--command=sample)" });
   const officialOnly: Note[] = [
     { field: "dtype", value: v.dtype, reason: "activation dtype; the kit computes in float32 (the official configs use bfloat16: --precision bfloat16)" },
