@@ -66,7 +66,7 @@ echo "unit tests: ${unit_pass:-0} passed, ${unit_fail:-0} failed in $((SECONDS -
 
 # Issue 7: the numerical core suites again with each fast backend forced (the run above uses cpu for single-backend
 # tests, and all backends in the cross-backend ones). Skipped with a note when a filter was given.
-CORE_SUITES=(attention.test vq.test model.test inspect.test optim.test checkpoint.test evaluate.test train.test)
+CORE_SUITES=(attention.test vq.test model.test inspect.test optim.test checkpoint.test evaluate.test train.test test/official.test)
 if [ $# = 0 ]; then
   for be in native wasm; do
     if [ "$be" = native ] && ! node --import tsx -e 'process.exit(require("./lib/runtime/backend").nativeAvailable() ? 0 : 1)' 2>/dev/null; then
