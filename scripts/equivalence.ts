@@ -14,14 +14,22 @@ import { tableText } from "../lib/notebook/tables";
 import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
 const TOLERANCE = EQUIVALENCE_TOLERANCE;
-const BACKENDS: BackendName[] = ["native", "wasm", "cpu"];
+const TOL_TEXT = TOLERANCE.toExponential(0); // "1e-5"
+/** The backends of --backend all: every name requestedBackend (TVQ_BACKEND's parser) knows, in order of preference. */
+const BACKENDS = (["gpu", "native", "wasm", "cpu"] as const).filter((b) => {
+  try {
+    return requestedBackend(b) === b;
+  } catch {
+    return false;
+  }
+}) as BackendName[];
 const CLI: CommandSpec = {
   command: "npm run equivalence",
   args: "[--T N] [--L N] [--S N] [--dk N] [--dv N] [--seed N] [--cache on|off] [--M N] [--B N] [--H N] [--hkv N] [--backend NAME|all] [--json]",
   summary: "Checks the theorem on one random problem: the linear-time VQ-attention forms (vq-recurrent, the block " +
     "recurrence, and vq-parallel, the block-parallel training path) against the quadratic definition over quantized " +
     "keys (vq-quadratic), for the outputs and the gradients w.r.t. q, k, v and the sublayer input x. Prints one row " +
-    `per backend and form with the max absolute difference of each and PASS or FAIL against the tolerance ${TOLERANCE}, ` +
+    `per backend and form with the max absolute difference of each and PASS or FAIL against the tolerance ${TOL_TEXT}, ` +
     "then a verdict line.",
   flags: {
     T: { kind: "number", integer: true, min: 1, help: "sequence length (a multiple of L)", default: "48" },
@@ -35,7 +43,7 @@ const CLI: CommandSpec = {
     hkv: { kind: "number", integer: true, min: 1, help: "key/value heads (1 = multi-query)", default: "H" },
     seed: { kind: "number", integer: true, min: 0, help: "seed of the random problem", default: "0" },
     cache: { kind: "string", value: "on|off", help: "the compressive cache (off: a sliding window of M + L keys)", default: "on" },
-    backend: { kind: "string", value: "native|wasm|cpu|all", help: "the backend to check on; all = each that starts (one that does not is named and skipped)", default: "TVQ_BACKEND, else the first that starts" },
+    backend: { kind: "string", value: "NAME|all", help: `the backend to check on (${BACKENDS.join(", ")}); all = each that starts (one that does not is named and skipped)`, default: "TVQ_BACKEND, else the first that starts" },
     json: { kind: "boolean", help: "print only one JSON line per backend (max absolute and relative differences per form and quantity, tolerance, pass, seconds, backend) instead of the table" },
   },
   examples: [
@@ -44,8 +52,8 @@ const CLI: CommandSpec = {
     "npm run equivalence -- --T 64 --L 16 --H 4 --hkv 1 --cache off --seed 3",
     "npm run equivalence -- --T 30 --L 5 --M 10 --json",
   ],
-  notes: [`exit codes: 0 every absolute difference ≤ ${TOLERANCE} on every backend checked, 1 one exceeds it, 2 a bad command ` +
-    "line or an error (e.g. a requested backend that cannot start). TVQ_BACKEND=native|wasm|cpu picks the backend when --backend is not given."],
+  notes: [`exit codes: 0 every absolute difference ≤ ${TOL_TEXT} on every backend checked, 1 one exceeds it, 2 a bad command ` +
+    "line or an error (e.g. a requested backend that cannot start). TVQ_BACKEND picks the backend when --backend is not given."],
 };
 
 interface Parsed { options: EquivalenceOptions; backends: Array<BackendName | undefined>; all: boolean; json: boolean }
@@ -63,7 +71,7 @@ function parseOptions(argv: string[]): Parsed {
   const H = options.H ?? 1, hKV = options.hKV ?? H;
   if (H % hKV !== 0) throw new UsageError(`--H ${H} is not a multiple of --hkv ${hKV}: each key/value head serves H / hkv query heads`);
   const b = flags.backend as string | undefined;
-  if (b !== undefined && b !== "all" && !BACKENDS.includes(b as BackendName)) throw new UsageError(`--backend ${b}: use native, wasm, cpu or all`);
+  if (b !== undefined && b !== "all" && !BACKENDS.includes(b as BackendName)) throw new UsageError(`--backend ${b}: use ${BACKENDS.join(", ")} or all`);
   const backends = b === "all" ? BACKENDS : [b === undefined ? requestedBackend() : (b as BackendName)];
   return { options, backends, all: b === "all", json: flags.json === true };
 }

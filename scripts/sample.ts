@@ -1,6 +1,7 @@
 // Samples from a trained run with nucleus sampling and block length 1 (the recurrent state):
 // npm run sample -- --out runs/x [--num 4] [--length 512] [--prompt "The "] [--seed S] [--top-p 0.9]
-// [--temperature 1] [--png samples.png]. Text goes to stdout; image samples are written as one PNG grid.
+// [--temperature 1] [--png samples.png]. Text goes to stdout (invalid UTF-8 and control bytes as \xNN escapes);
+// image samples are written as one PNG grid.
 import * as path from "node:path";
 import { atomicWrite } from "../lib/util/io";
 import { disposeModel } from "../lib/nn/params";
@@ -14,7 +15,7 @@ const CLI: CommandSpec = {
   command: "npm run sample",
   args: "--out DIR [--num N] [--length N] [--prompt TEXT] [--seed S] [--top-p P] [--temperature T] [--png FILE]",
   summary: "Samples from a trained run with nucleus sampling and block length 1 (the recurrent state). Text samples go to " +
-    "stdout; image samples are written as one PNG grid.",
+    "stdout, each under a header line; image samples are written as one PNG grid.",
   flags: {
     out: { kind: "string", value: "DIR", help: "the run folder (its config.json, tokenizer.json and last checkpoint)", default: "required" },
     num: { kind: "number", help: "samples drawn together", default: "1 for text, 4 for images", integer: true, min: 1 },
@@ -27,7 +28,13 @@ const CLI: CommandSpec = {
     ...RUN_CHECK_FLAGS,
   },
   examples: ['npm run sample -- --out runs/tiny-foldoc --length 400 --prompt "The " --seed 1', "npm run sample -- --out runs/fashion --num 8 --png samples.png"],
-  notes: ["exit codes: 0 done, 1 sampling failed (e.g. not a run folder), 2 a bad command line"],
+  notes: [
+    "Text is printed as UTF-8. A byte-level model can emit any byte, so bytes that do not form valid UTF-8 (e.g. a " +
+      "character cut by --length) are printed as \\xNN escapes (\\xe2\\x82 for the first two bytes of €), as are control " +
+      "characters other than newline and tab (\\x1b, \\x0d, ...), which a terminal would act on; a backslash of the text " +
+      "itself is printed as it is. Valid multibyte characters print as themselves; nothing is replaced by U+FFFD.",
+    "exit codes: 0 done, 1 sampling failed (e.g. not a run folder), 2 a bad command line",
+  ],
 };
 
 async function main(): Promise<void> {
@@ -51,7 +58,8 @@ async function main(): Promise<void> {
         ...common, batch: Number(flags.num ?? 1), length: Number(flags.length ?? 512),
         prompt: flags.prompt === undefined ? undefined : String(flags.prompt),
       }).texts!;
-      texts.forEach((t, i) => console.log(`----- sample ${i + 1} of ${texts.length} (step ${step}, top-p ${common.topP}, seed ${common.seed}) -----\n${t}`));
+      // texts escape invalid UTF-8 and control bytes as \xNN (lib/train/sample.ts decodeSample)
+      texts.forEach((t, i) => console.log(`----- sample ${i + 1} of ${texts.length} (step ${step}, top-p ${common.topP}, temperature ${common.temperature}, seed ${common.seed}) -----\n${t}`));
     }
   } finally {
     disposeModel(model);

@@ -15,7 +15,7 @@ import { drawSample, drawToken, nucleusProbs, sampleTokens } from "../lib/train/
 import { imageGridPNG } from "../lib/data/image";
 import { trainRun } from "../lib/train/loop";
 import { spawnSync } from "node:child_process";
-import { byteTokenizer } from "../lib/data/vocab";
+import { byteTokenizer, decodePrintable, encodeBytes, printableText } from "../lib/data/vocab";
 import { BYTE_VOCAB_SIZE } from "../lib/data/vocab";
 import { Rng } from "../lib/runtime/rng";
 
@@ -122,6 +122,30 @@ test("sampling with block length 1 is seeded, stays in the vocabulary and leaks 
   disposeModel(model);
 });
 
+test("printableText: valid UTF-8 stays (multibyte too), invalid bytes and control characters become \\xNN, never U+FFFD", () => {
+  const utf8 = (s: string) => Array.from(Buffer.from(s, "utf8"));
+  const bytes = Uint8Array.from([
+    ...utf8("naïve €5 ok"), // 2- and 3-byte characters
+    0xe2, 0x82, // a 3-byte character cut after two bytes
+    ...utf8(" 😀"), // a 4-byte character
+    0x80, // a stray continuation byte
+    0xc0, 0xaf, // an overlong "/"
+    0xed, 0xa0, 0x80, // a UTF-16 surrogate, not allowed in UTF-8
+    0x1b, ...utf8("[31m"), // ESC: a terminal would turn the text red
+    0x0d, 0x0a, 0x09, 0x7f, // CR, newline, tab, DEL
+    0xc2, 0x9b, // U+009B, the C1 control sequence introducer
+    ...utf8("\\x41 ÿ"), // a backslash in the text is left alone; ÿ (U+00FF) is printable
+    0xf0, // a lead byte at the end
+  ]);
+  const text = printableText(bytes);
+  assert.equal(text, "naïve €5 ok\\xe2\\x82 😀\\x80\\xc0\\xaf\\xed\\xa0\\x80\\x1b[31m\\x0d\n\t\\x7f\\xc2\\x9b\\x41 ÿ\\xf0");
+  assert.ok(!text.includes("\ufffd"));
+  assert.equal(decodePrintable(byteTokenizer, encodeBytes(bytes)), text, "tokens decode the same way");
+  // the valid text is unchanged: decoding it the usual way gives the same string
+  const valid = Uint8Array.from(utf8("Grüße, 世界 😀\n\tend"));
+  assert.equal(printableText(valid), Buffer.from(valid).toString("utf8"));
+});
+
 test("text samples decode with the tokenizer; image samples become a PNG grid", async () => {
   await initBackend(testBackend());
   const model = createModel(getPreset("tiny").model, 3);
@@ -148,17 +172,46 @@ test("npm run eval / sample on a trained run folder print JSON and text; bad inp
   const ROOT = path.resolve(__dirname, "..");
   const env = { ...process.env, TVQ_BACKEND: "cpu", TVQ_PROGRESS: "off" };
   const run = (script: string, args: string[]) => spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", script), ...args], { env, encoding: "utf8" });
-  const ev = run("eval.ts", ["--out", out, "--split", "test", "--quiet"]);
+  // the test split of this file: 147 bytes = 5 windows of T = 32 (the last one padded); the run's train.evalTokens = 64 = 2 windows
+  const testBytes = loadDataset(`file:${file}`).byteCounts.test;
+  assert.equal(testBytes, 147);
+  const ev = run("eval.ts", ["--out", out, "--split", "test", "--quiet", "--json"]);
   assert.equal(ev.status, 0, ev.stderr);
+  assert.equal(ev.stdout.trim().split("\n").length, 1, "--json: one line");
   const line = JSON.parse(ev.stdout.trim());
   assert.equal(line.split, "test");
   assert.equal(line.step, 2);
+  assert.deepEqual([line.windows, line.windows_total, line.tokens, line.tokens_total, line.bytes], [2, 5, 64, 147, 64], "the run's evalTokens by default");
   close(line.bpb, line.loss / Math.LN2, 1e-9, "byte data without EOS: bpb = loss / ln 2");
-  assert.ok(line.word_ppl > 0 && line.words > 0);
-  assert.ok(fs.existsSync(path.join(out, "eval-test.json")));
+  assert.equal(line.word_ppl, null, "byte-level data reports bits per byte, no word perplexity");
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, "eval-test.json"), "utf8")), line);
+  const all = run("eval.ts", ["--out", out, "--split", "test", "--quiet", "--all"]);
+  assert.equal(all.status, 0, all.stderr);
+  const saved = JSON.parse(fs.readFileSync(path.join(out, "eval-test.json"), "utf8"));
+  assert.deepEqual([saved.windows, saved.tokens, saved.bytes], [5, 147, 147], "--all: the whole split");
+  assert.equal(all.stdout, [
+    `eval of ${out} (step 2; file:${file}, byte-level) on the test split`,
+    "  scored 5 of 5 windows of T = 32: 147 of 147 tokens (100 %), 147 of 147 bytes",
+    "  the whole split",
+    `  bits per byte    ${saved.bpb.toPrecision(4)}`,
+    `written to ${path.join(out, "eval-test.json")}`,
+    "",
+  ].join("\n"));
+  const some = run("eval.ts", ["--out", out, "--split", "test", "--quiet", "--tokens", "40"]);
+  assert.equal(some.status, 0, some.stderr);
+  assert.match(some.stdout, /scored 2 of 5 windows of T = 32: 64 of 147 tokens \(43\.5 %\), 64 of 147 bytes\n  the first windows covering --tokens 40; --all scores the whole split\n/);
+  assert.doesNotMatch(some.stdout, /perplexity|nats/, "byte data: bits per byte only");
+  const both = run("eval.ts", ["--out", out, "--all", "--tokens", "40"]);
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /--all and --tokens 40 disagree/);
   const sm = run("sample.ts", ["--out", out, "--length", "16", "--prompt", "one ", "--seed", "2"]);
   assert.equal(sm.status, 0, sm.stderr);
-  assert.match(sm.stdout, /----- sample 1 of 1 \(step 2, top-p 0.9, seed 2\) -----\none /);
+  const m = /^----- sample 1 of 1 \(step 2, top-p 0.9, temperature 1, seed 2\) -----\none (.*)\n$/s.exec(sm.stdout);
+  assert.ok(m, sm.stdout);
+  // 16 sampled bytes of a barely trained model: each \xNN escape is one byte, every other character its UTF-8
+  assert.ok(!m[1].includes("\ufffd"), "no U+FFFD");
+  const escapes = m[1].match(/\\x[0-9a-f]{2}/g) ?? [];
+  assert.equal(escapes.length + Buffer.byteLength(m[1].replace(/\\x[0-9a-f]{2}/g, ""), "utf8"), 16, m[1]);
   const bad = run("eval.ts", ["--out", out, "--preset", "tiny", "--set", "model.nCode=8"]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /model\.nCode: 16 \(checkpoint\) vs 8 \(requested\)/);

@@ -89,7 +89,50 @@ export function encodeText(tokenizer: Tokenizer, text: string): Uint16Array {
   return tokenizer.encode(new Uint8Array(Buffer.from(text, "utf8")));
 }
 
-/** tokens → text (invalid UTF-8, e.g. a sample cut inside a character, shows as U+FFFD). */
+/**
+ * Bytes as text to print: valid UTF-8 stays as it is (multibyte characters included), while every byte that is
+ * not part of a valid UTF-8 character (a sample cut inside a character, a stray continuation byte, an overlong
+ * or surrogate encoding) is written \xNN, as are control characters other than newline and tab (C0, DEL, and
+ * the C1 controls U+0080–U+009F as their two bytes), which a terminal would act on. Nothing becomes U+FFFD, so the
+ * bytes stay readable; a backslash in the text itself is left alone (as Python's "backslashreplace").
+ * bytes: [n] → text
+ */
+export function printableText(bytes: Uint8Array): string {
+  const hex = (b: number) => `\\x${b.toString(16).padStart(2, "0")}`;
+  let out = "";
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      out += (b < 0x20 && b !== 0x0a && b !== 0x09) || b === 0x7f ? hex(b) : String.fromCharCode(b);
+      i++;
+      continue;
+    }
+    // the length of the character a lead byte starts, and the range its second byte must be in (RFC 3629)
+    const [len, lo, hi] = b >= 0xc2 && b <= 0xdf ? [2, 0x80, 0xbf] : b === 0xe0 ? [3, 0xa0, 0xbf] : b === 0xed ? [3, 0x80, 0x9f]
+      : b >= 0xe1 && b <= 0xef ? [3, 0x80, 0xbf] : b === 0xf0 ? [4, 0x90, 0xbf] : b >= 0xf1 && b <= 0xf3 ? [4, 0x80, 0xbf]
+      : b === 0xf4 ? [4, 0x80, 0x8f] : [0, 0, 0];
+    let valid = len > 0 && i + len <= bytes.length && bytes[i + 1] >= lo && bytes[i + 1] <= hi;
+    for (let k = 2; valid && k < len; k++) valid = bytes[i + k] >= 0x80 && bytes[i + k] <= 0xbf;
+    if (!valid) {
+      out += hex(b); // the bytes after it are judged on their own
+      i++;
+      continue;
+    }
+    let cp = b & (0xff >> (len + 1));
+    for (let k = 1; k < len; k++) cp = (cp << 6) | (bytes[i + k] & 0x3f);
+    out += cp <= 0x9f ? hex(bytes[i]) + hex(bytes[i + 1]) : String.fromCodePoint(cp);
+    i += len;
+  }
+  return out;
+}
+
+/** tokens → text to print (printableText: invalid UTF-8 and control bytes as \xNN, never U+FFFD). */
+export function decodePrintable(tokenizer: Tokenizer, tokens: ArrayLike<number>): string {
+  return printableText(tokenizer.decode(tokens));
+}
+
+/** tokens → text (invalid UTF-8, e.g. a sample cut inside a character, shows as U+FFFD; decodePrintable escapes it). */
 export function decodeText(tokenizer: Tokenizer, tokens: ArrayLike<number>): string {
   return Buffer.from(tokenizer.decode(tokens)).toString("utf8");
 }

@@ -2,7 +2,9 @@
  * Evaluation in the paper's units (section 1.4). The loss is the mean cross-entropy in nats per non-pad target
  * token, −(1/N) Σ_t log p(x_t | x_<t); byte-level data (Enwik8, ImageNet64) reports bits per byte = nats / ln 2
  * (in general total nats / ln 2 / bytes of the scored text, so subword runs are comparable); PG-19 reports
- * word-level perplexity exp(total nats / number of words).
+ * word-level perplexity exp(total nats / number of words). Reports show word-level perplexity for subword (BPE)
+ * text only (`reportsWordPerplexity`): for byte-level data the convention is bits per byte, and exp(nats / words)
+ * of a byte model early in training is a number like 1e15–1e19 that nothing compares with.
  * A split is cut into non-overlapping windows of T tokens; each window starts from a fresh recurrent state, its
  * input is [EOS] + targets[:-1], and it is run block-recurrently (in pieces of updateLen tokens carrying the
  * state), so every token sees at most T tokens of context, exactly as the official eval_op.
@@ -31,11 +33,22 @@ export interface EvalResult {
   tokens: number;
   /** windows of T evaluated */
   windows: number;
+  /** windows of T in the whole stream (= windows when the whole split was scored); set by evaluateStream (records
+   *  logged before it existed lack it) */
+  windowsTotal?: number;
   /** total nats (for word-level perplexity) */
   nats: number;
   /** word-level perplexity exp(nats / words), when the split's word count is known (PG-19 style) */
   wordPpl?: number;
   words?: number;
+}
+
+/**
+ * Whether a report shows word-level perplexity for data of this tokenizer: subword (BPE) text yes, with nats per
+ * token (the PG-19 convention); byte-level data no, it reports bits per byte (docs/paper.md §1.4).
+ */
+export function reportsWordPerplexity(tokenizerKind: "bytes" | "bpe"): boolean {
+  return tokenizerKind !== "bytes";
 }
 
 /** Bits per byte (or per token) from nats per token. */
@@ -135,7 +148,8 @@ export function evaluateStream(model: Model, tokens: TokenStream, cfg: Config, o
   const budget = opts.maxTokens ?? 0;
   if (!(Number.isInteger(budget) && budget >= 0)) throw new Error(`maxTokens = ${budget} must be an integer ≥ 0 (0 = the whole split)`);
   const maxSequences = opts.maxTokens && opts.maxTokens > 0 ? Math.ceil(opts.maxTokens / T) : 0;
-  const nWin = Math.min(sequenceCount(tokens, T), maxSequences || Infinity);
+  const windowsTotal = sequenceCount(tokens, T);
+  const nWin = Math.min(windowsTotal, maxSequences || Infinity);
   let nats = 0, scored = 0, windows = 0;
   for (const batch of evalBatches(tokens, { B, T, maxSequences })) {
     const r = windowNLL(model, batch, updateLen);
@@ -146,7 +160,7 @@ export function evaluateStream(model: Model, tokens: TokenStream, cfg: Config, o
   }
   const loss = nats / scored;
   const bpb = opts.bytes !== undefined ? bitsPerByte(nats / opts.bytes) : bitsPerByte(loss);
-  const res: EvalResult = { split: opts.split ?? "validation", loss, bpb, ppl: Math.exp(loss), tokens: scored, windows, nats };
+  const res: EvalResult = { split: opts.split ?? "validation", loss, bpb, ppl: Math.exp(loss), tokens: scored, windows, windowsTotal, nats };
   if (opts.bytes !== undefined) res.bytes = opts.bytes;
   if (opts.words !== undefined) {
     res.words = opts.words;
@@ -184,8 +198,8 @@ export function checkSplitsHoldSequence(ds: Dataset, T: number): void {
 }
 
 /**
- * Loss (nats/token), bits per byte, perplexity and (text) word-level perplexity of `model` on one split of a
- * dataset (lib/data/datasets.ts), windows of T = cfg.train.sequenceLen with the state reset per window.
+ * Loss (nats/token), bits per byte, perplexity and (subword text) word-level perplexity of `model` on one split of
+ * a dataset (lib/data/datasets.ts), windows of T = cfg.train.sequenceLen with the state reset per window.
  * opts.maxTokens limits the evaluation to the first windows (0 = the whole split).
  */
 export function evaluate(model: Model, ds: Dataset, split: SplitName, cfg: Config, opts: Omit<EvaluateOptions, "split" | "words" | "bytes"> = {}): EvalResult {

@@ -15,7 +15,7 @@ import * as tf from "../runtime/tf";
 import { forward } from "../nn/model";
 import { Model } from "../nn/params";
 import { disposeState, initState, replaceState, tidyWithState } from "../nn/state";
-import { EOS_ID, PAD_ID, Tokenizer, decodeText, encodeText } from "../data/vocab";
+import { EOS_ID, PAD_ID, Tokenizer, decodePrintable, encodeText } from "../data/vocab";
 import { ImageShape, decodeImage } from "../data/image";
 import { Rng } from "../runtime/rng";
 
@@ -150,7 +150,9 @@ export interface Sample {
   options: SampleSettings;
   /** [batch][length] token ids (prompt excluded) */
   tokens: number[][];
-  /** text: each row decoded with the tokenizer, prompt included */
+  /** text: each row decoded with the tokenizer, prompt included; bytes that are not valid UTF-8 (a byte-level
+   *  model can emit any byte) and control characters other than newline and tab appear as \xNN escapes
+   *  (lib/data/vocab.ts printableText), never as U+FFFD */
   texts?: string[];
   /** images: each row as pixels [h·w·c] */
   images?: Uint8Array[];
@@ -176,7 +178,7 @@ export function sampleSettings(req: SampleRequest, source: SampleSource): Sample
  * image (smoke runs) is filled with PAD, which decodes black.
  */
 export function decodeSample(options: SampleSettings, tokens: number[][], source: SampleSource): Sample {
-  if (source.kind === "text") return { options, tokens, texts: tokens.map((t) => options.prompt + decodeText(source.tokenizer, t)) };
+  if (source.kind === "text") return { options, tokens, texts: tokens.map((t) => options.prompt + decodePrintable(source.tokenizer, t)) };
   const [h, w, c] = imageShapeOf(source);
   const fill = (t: number[]) => (t.length >= h * w * c ? t : [...t, ...new Array<number>(h * w * c - t.length).fill(PAD_ID)]);
   return { options, tokens, imageShape: [h, w, c], images: tokens.map((t) => decodeImage(fill(t), h, w, c)) };
