@@ -95,7 +95,7 @@ export function pyLiteral(type: OfficialType, v: OfficialValue): string {
   if (type === "bool" || type === "int01") return v ? "True" : "False";
   if (type === "str") return JSON.stringify(v);
   if ((type === "float" || type === "float?") && typeof v === "number") return pyFloat(v);
-  return typeof v === "number" && Number.isInteger(v) && Math.abs(v) >= 10_000 ? v.toLocaleString("en-US").replace(/,/g, "_") : String(v);
+  return typeof v === "number" && Number.isInteger(v) && Math.abs(v) >= 10_000 ? String(v).replace(/\B(?=(\d{3})+$)/g, "_") : String(v);
 }
 
 /** A shell word: left bare when it is safe, else single-quoted. */
@@ -140,6 +140,13 @@ function evalBatches(cfg: Config): number | null {
   return cfg.train.evalTokens > 0 ? Math.ceil(cfg.train.evalTokens / (cfg.train.batchSize * cfg.train.sequenceLen)) : null;
 }
 
+/** What n_eval_step stands for, and the rounding when evalTokens is not a whole number of batches. */
+function evalReason(cfg: Config, batches: OfficialValue, extra = ""): string {
+  const t = cfg.train, per = t.batchSize * t.sequenceLen;
+  const rounded = typeof batches === "number" && batches * per !== t.evalTokens ? `, rounded to ${batches} batches of B·T = ${per} tokens` : "";
+  return `batches per evaluation (None: the whole validation split${extra}), from train.evalTokens = ${t.evalTokens}${rounded}`;
+}
+
 /** The launch of branch main (scripts/launch.py flags). */
 export function exportMain(cfg: Config, data: DataChoice, opts: ExportOptions = {}): BranchExport {
   const m = cfg.model, t = cfg.train;
@@ -170,7 +177,7 @@ export function exportMain(cfg: Config, data: DataChoice, opts: ExportOptions = 
     { field: "lr_schedule", value: "cosine", reason: "the kit's schedule (linear warm-up, cosine to lrFinalFrac)" },
     { field: "n_extra_step", value: 0, reason: "constant-rate updates after the schedule; the kit has none (the paper used 0)" },
     { field: "n_print_step", value: v.n_print_step, reason: "log interval; the kit logs every update" },
-    { field: "n_eval_step", value: v.n_eval_step, reason: `batches per evaluation (None: the whole validation split), from train.evalTokens = ${t.evalTokens}` },
+    { field: "n_eval_step", value: v.n_eval_step, reason: evalReason(cfg, v.n_eval_step) },
     { field: "n_save_keep", value: 5, reason: "the launcher keeps the 5 newest checkpoints, each saved only when the validation loss improved; the kit keeps the last two" },
     { field: "data_dir, vocab_path, in/out_checkpoint_dir, model_name", value: workdir, reason: "paths below --workdir; model_name is the W&B project (set WANDB_API_KEY, or WANDB_MODE=offline)" },
   ];
@@ -222,7 +229,7 @@ export function exportOptimized(cfg: Config, data: DataChoice, opts: ExportOptio
     { field: "reduction_type", value: v.reduction_type, reason: "how the cache is summed across blocks (serial, matmul, assoc_scan); all give the same function as the kit's vq-parallel" },
     { field: "lr_schedule", value: "cosine", reason: "the kit's schedule" },
     { field: "n_print_step", value: v.n_print_step, reason: `log interval, kept from ${base}; the kit logs every update` },
-    { field: "n_eval_step", value: v.n_eval_step, reason: `batches per evaluation (None: the whole validation split; at least 2, which the branch's timing needs), from train.evalTokens = ${t.evalTokens}` },
+    { field: "n_eval_step", value: v.n_eval_step, reason: evalReason(cfg, v.n_eval_step, "; at least 2, which the branch's timing needs") },
     { field: "n_save_keep", value: v.n_save_keep, reason: "checkpoints kept, each saved only when the validation loss improved; the kit keeps the last two" },
     { field: "workdir, mode, multihost", value: opts.workdir ?? "workdir", reason: "launcher flags: data, vocabularies and checkpoints go below --workdir" },
   ];
@@ -294,21 +301,22 @@ function noteLines(notes: Note[]): string[] {
 export function renderExport(e: OfficialExport, branches: Branch[] = ["main", "optimized"], configWritten?: string): string {
   const out = [
     `Preset ${e.preset}, data ${e.data.kit}${e.data.standIn ? ` (stand-in for ${e.data.official})` : ""}, for the official code at https://${e.repository}`,
-    "Run the commands from the root of a checkout of the named branch (pip3 install -e '.[tpu]' or '.[cpu]', see its README).",
   ];
   if (branches.includes("main")) {
     const b = e.main;
-    out.push("", `== branch main (commit ${b.commit}: the paper's runs, scripts/launch.py flags) ==`, "", b.command, "",
+    out.push("", `== branch main (commit ${b.commit}: the paper's runs, scripts/launch.py flags) ==`, "",
+      `From the root of a checkout at ${b.commit} (pip3 install -e '.[no_tpu]', or '.[tpu]' on a TPU VM):`, "", b.command, "",
       "Kit settings this branch cannot express:", ...noteLines(b.notExpressible), "",
       "Official settings the kit has no field for (the value used):", ...noteLines(b.officialOnly));
   }
   if (branches.includes("optimized")) {
     const b = e.optimized, f = b.configFile!;
     out.push("", `== branch optimized (commit ${b.commit}: block-parallel, config files) ==`, "",
+      `From the root of a checkout at ${b.commit} (pip3 install -e '.[cpu]', '.[gpu]' or '.[tpu]').`, "",
       configWritten ? `Config written to ${configWritten}; copy it to ${f.path} in the official checkout.` : `Save this as ${f.path} in the official checkout (or pass --write-config FILE):`);
     if (!configWritten) out.push("", f.text);
     out.push("", b.command, "",
-      `Settings that differ from the official scripts/${f.base}: ${f.differences.length ? f.differences.map((d) => `${d.field} ${JSON.stringify(d.official)} -> ${JSON.stringify(d.kit)}`).join(", ") : "none"}`);
+      `Settings that differ from the official scripts/${f.base}: ${f.differences.length ? f.differences.map((d) => `${d.field} ${pyLiteral(OPTIMIZED_FIELDS[d.field], d.official)} -> ${pyLiteral(OPTIMIZED_FIELDS[d.field], d.kit)}`).join(", ") : "none"}`);
     out.push(b.overrideArgv
       ? `The same run without the new file: ${b.overrideArgv.map(shellQuote).join(" ")}`
       : "(Some of these cannot be given as --config.<field> overrides: a None or dtype field, so the run needs the file above.)");
