@@ -262,6 +262,9 @@ test("official text that cannot be read is refused naming the setting and the fi
     ["d_model=768", /give official flags as --name=value/],
   ];
   for (const [text, re] of bad) assert.throws(() => parseOfficial(text), re, text);
+  const open = kitFromOfficial(parseOfficial(`--d_model=256 --grad_clip="$CLIP"`));
+  assert.deepEqual(open.notGiven.filter((n) => ["model.vocabSize", "train.gradClip"].includes(n.field)).map((n) => n.reason),
+    ["the source does not set dataset; kept paper-enwik8's value", `--grad_clip is "$CLIP", not a value; kept paper-enwik8's value`]);
   assert.deepEqual(shellWords(`a 'b c' "d \\"e\\"" f\\\n  g`), ["a", "b c", 'd "e"', "f", "g"]);
 });
 

@@ -186,7 +186,7 @@ function kitFields(p: ParsedOfficial): { fields: Record<string, unknown>; notRep
     if (name && has(name) && v[name] !== null) fields[f.kit] = v[name];
   }
   if (has("dataset")) fields["model.vocabSize"] = OFFICIAL_VOCAB[v.dataset as OfficialDataset];
-  fields["train.gradClip"] = v.grad_clip ?? 0;
+  if (p.unresolved.grad_clip === undefined) fields["train.gradClip"] = v.grad_clip ?? 0;
   if (v.n_eval_step !== undefined && has("global_batch_size") && has("sequence_len")) {
     fields["train.evalTokens"] = v.n_eval_step === null ? 0 : (v.n_eval_step as number) * (v.global_batch_size as number) * (v.sequence_len as number);
   } else if (typeof v.n_eval_step === "number") {
@@ -254,8 +254,10 @@ export function kitFromOfficial(p: ParsedOfficial): KitImport {
     throw new OfficialParseError(`the official settings give no valid kit config (nearest preset ${preset}): ${(e as Error).message}`);
   }
   const notGiven: Note[] = [];
-  for (const f of SIMPLE_FIELDS) {
-    const name = p.branch === "main" ? f.main : f.optimized;
+  const given = [...SIMPLE_FIELDS.map((f) => ({ kit: f.kit, name: p.branch === "main" ? f.main : f.optimized })),
+    { kit: "model.vocabSize", name: "dataset" }, { kit: "train.gradClip", name: "grad_clip" }];
+  for (const f of given) {
+    const name = f.name;
     if (name && fields[f.kit] === undefined) {
       const why = p.unresolved[name] !== undefined ? `--${name} is ${JSON.stringify(p.unresolved[name])}, not a value` : `the source does not set ${name}`;
       notGiven.push({ field: f.kit, value: getPath(config, f.kit), reason: `${why}; kept ${preset}'s value` });
