@@ -185,6 +185,7 @@ describe("a real single-node Slurm (slurmctld, slurmd, munge from Debian)", { sk
     assert.match(r.stdout, new RegExp(`export SLURM_CONF=${conf.replace(/[/.]/g, "\\$&")}`));
     console.log(`# cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${r.stdout.trim().split("\n").slice(-2)[0]}`);
   });
+  const roots: string[] = [];
   after(() => {
     const r = local("stop");
     assert.equal(r.status, 0, r.stderr);
@@ -193,11 +194,18 @@ describe("a real single-node Slurm (slurmctld, slurmd, munge from Debian)", { sk
       const pid = Number(fs.readFileSync(path.join(cluster, `${d}.pid`), "utf8"));
       assert.throws(() => process.kill(pid, 0), /ESRCH/, `${d} (pid ${pid}) stopped`);
     }
+    fs.rmSync(cluster, { recursive: true, force: true });
+    for (const root of roots) {
+      // unlink the links into the checkout first, so that nothing could ever remove what they point to
+      for (const link of ["data", "node_modules", path.join("notebooks", "lib")]) fs.rmSync(path.join(root, link), { force: true });
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test("a 3-task array of 10-ablation-codebook-size's smoke profile: 3 rows, 3 executed copies; a rerun submits nothing", { timeout: 900_000 }, async () => {
     // an output root of its own (TVQ_ROOT) that reads the checkout's data, packages and lib/
     const root = tmpDir("slurm-root");
+    roots.push(root);
     fs.mkdirSync(path.join(root, "notebooks"));
     for (const [link, target] of [["data", "data"], ["node_modules", "node_modules"], [path.join("notebooks", "lib"), "lib"]]) {
       fs.symlinkSync(path.join(REPO, target), path.join(root, link));
