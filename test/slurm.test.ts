@@ -139,20 +139,30 @@ test("results rows appended by several processes at once are all there, each onc
   const dir = tmpDir("append");
   const worker = path.join(dir, "append.ts");
   fs.writeFileSync(worker, [
+    `import * as fs from "node:fs";`,
+    `import * as path from "node:path";`,
     `import { appendResult } from ${JSON.stringify(path.join(REPO, "lib", "experiments", "results"))};`,
-    "const [dir, id, n, startAt] = process.argv.slice(2);",
-    "while (Date.now() < Number(startAt)) { /* all processes start appending at the same moment */ }",
+    "const [dir, id, n, procs, ready] = process.argv.slice(2);",
+    "// a barrier: every process says it is ready, then all start appending at the same moment",
+    "fs.writeFileSync(path.join(ready, id), '');",
+    "const until = Date.now() + 120_000;",
+    "while (fs.readdirSync(ready).length < Number(procs)) if (Date.now() > until) throw new Error('the other processes never came');",
+    "const first = Date.now();",
     `for (let i = 0; i < Number(n); i++) appendResult("concurrent", { proc: Number(id), i, payload: String(id).repeat(3000) }, { dir });`,
+    "console.log(JSON.stringify({ first, last: Date.now() }));",
   ].join("\n"));
   const procs = 4, rows = 40;
-  const startAt = Date.now() + 6000; // after the tsx start-up of every process
-  const codes = await Promise.all(Array.from({ length: procs }, (_, p) => new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", worker, path.join(dir, "results"), String(p), String(rows), String(startAt)],
-      { cwd: REPO, stdio: ["ignore", "ignore", "inherit"] });
-    child.on("close", resolve);
+  const ready = path.join(dir, "ready");
+  fs.mkdirSync(ready);
+  const spans = await Promise.all(Array.from({ length: procs }, (_, p) => new Promise<{ first: number; last: number }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", worker, path.join(dir, "results"), String(p), String(rows), String(procs), ready],
+      { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+    child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`appender ${p} exited ${code}`))));
   })));
-  assert.deepEqual(codes, Array(procs).fill(0));
-  assert.ok(Date.now() > startAt, "the processes overlapped in time");
+  assert.ok(Math.max(...spans.map((s) => s.first)) < Math.min(...spans.map((s) => s.last)),
+    `all ${procs} processes were appending at the same time: ${JSON.stringify(spans)}`);
   const lines = fs.readFileSync(path.join(dir, "results", "concurrent.jsonl"), "utf8").split("\n").filter(Boolean);
   assert.equal(lines.length, procs * rows, "one line per appended row");
   const got = readResultRows("concurrent", path.join(dir, "results"));
