@@ -164,11 +164,19 @@ export function defaultRunDirs(): string[] {
   return [PATHS.runs, path.join(PATHS.notebooks, "runs")].filter((d) => fs.existsSync(d));
 }
 
-/** Every run record the query selects, in folder order. */
+/** Every run record the query selects, in folder order; a folder whose records cannot be read is skipped with a warning. */
 export function listRuns(q: RunQuery = {}): RunRecord[] {
   const results = resultRowsByFolder(q.resultsDir);
   const needle = q.filter?.toLowerCase();
-  return (q.dirs ?? defaultRunDirs()).flatMap((d) => findRunFolders(d)).map((d) => readRunRecord(d, results)).filter((r) =>
+  const read = (d: string): RunRecord[] => {
+    try {
+      return [readRunRecord(d, results)];
+    } catch (e) {
+      console.warn(`runs: skipping ${path.relative(ROOT, d)}: ${(e as Error).message}`);
+      return [];
+    }
+  };
+  return (q.dirs ?? defaultRunDirs()).flatMap((d) => findRunFolders(d)).flatMap(read).filter((r) =>
     (q.experiment === undefined || r.experiment === q.experiment || r.folder.split("/").includes(q.experiment)) &&
     (q.status === undefined || r.status === q.status) &&
     (needle === undefined || [r.folder, r.preset, r.dataset ?? "", changesText(r.changes)].some((s) => s.toLowerCase().includes(needle))));
@@ -224,7 +232,8 @@ const CLI: CommandSpec = {
     results: { kind: "string", value: "DIR", help: "results folder whose rows give test numbers and speed", default: "results/" },
   },
   examples: ["npm run runs", "npm run runs -- --experiment 10-ablation-codebook-size", "npm run runs -- --filter nCode --json"],
-  notes: ["exit codes: 0 listed (also when nothing matches), 1 a run folder could not be read, 2 a bad command line"],
+  notes: ["a run folder whose files cannot be read is skipped with a warning on stderr naming it and the file",
+    "exit codes: 0 listed (also when nothing matches), 1 a results file could not be read or an event file not written, 2 a bad command line"],
 };
 
 if (require.main === module) {

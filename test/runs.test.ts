@@ -67,6 +67,17 @@ test("listRuns: status, units by tokenizer, the results row by run_dir, config c
   assert.equal(vq.events, false);
 
   assert.deepEqual(listRuns({ dirs: [f.runs], resultsDir: f.results, experiment: "exp1" }).map((r) => r.run), ["vq-S8"]);
+  // a corrupt run folder is skipped with a warning naming it; the others are still listed
+  fs.mkdirSync(path.join(f.runs, "broken"));
+  fs.writeFileSync(path.join(f.runs, "broken", "config.json"), "{ torn");
+  const warn = console.warn, warned: string[] = [];
+  console.warn = (m: string) => void warned.push(m);
+  try {
+    assert.equal(listRuns({ dirs: [f.runs], resultsDir: f.results }).length, 3);
+  } finally {
+    console.warn = warn;
+  }
+  assert.match(warned.join("\n"), /skipping .*broken: .*config\.json is not valid JSON/);
   assert.deepEqual(listRuns({ dirs: [f.runs], resultsDir: f.results, filter: "NCODE=8" }).map((r) => r.run), ["vq-S8"]);
   assert.deepEqual(listRuns({ dirs: [f.runs], resultsDir: f.results, filter: "gutenberg" }).map((r) => r.run), ["cli-bpe"]);
   assert.deepEqual(listRuns({ dirs: [f.runs], resultsDir: f.results, status: "stopped" }).map((r) => r.run), ["cli-bpe"]);

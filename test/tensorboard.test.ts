@@ -15,7 +15,7 @@ import { loadDataset } from "../lib/data/datasets";
 import { trainRun } from "../lib/train/loop";
 import { EvalRecord, StepMetrics } from "../lib/train/run-folder";
 import { readJSONL } from "../lib/util/io";
-import { crc32c, encodeEvent, eventStep, isEventFile, readRecords, tfRecord, truncateEventFiles } from "../lib/train/tensorboard";
+import { crc32c, encodeEvent, evalScalars, eventStep, isEventFile, lossDisplay, readRecords, tfRecord, trainScalars, truncateEventFiles } from "../lib/train/tensorboard";
 import { testBackend } from "./helpers/backend";
 import { corpusText } from "./helpers/train-cli";
 
@@ -57,6 +57,17 @@ test("CRC-32C and TFRecord framing: known vectors, a torn tail stops the reader,
   assert.deepEqual(truncateEventFiles(dir, 300), [], "nothing left to cut: the file is not rewritten");
   truncateEventFiles(dir, 0);
   assert.equal(fs.existsSync(file), false, "a file with no scalar left is removed");
+});
+
+test("units: bits per byte for byte-level data, nats per token (+ word ppl of evaluations) for BPE; no codebook tags for full attention", () => {
+  const m: StepMetrics = { step: 3, loss: 2 * Math.LN2, bpb: 2, commit: 0.5, lr: 1e-3, gradNorm: 4, codeUsage: 0.25, codeEntropy: 3, tokensPerSec: 100, elapsed: 1 };
+  assert.deepEqual(lossDisplay("bytes", m), { name: "bpb", value: 2 });
+  assert.deepEqual(lossDisplay("bpe", m), { name: "nats/tok", value: 2 * Math.LN2 });
+  assert.deepEqual(Object.keys(trainScalars("bpe", m, false)), ["train/loss_nats_per_token", "train/lr", "train/grad_norm", "train/commit_loss", "train/tokens_per_s"]);
+  assert.equal(trainScalars("bytes", m, true)["train/code_usage"], 0.25);
+  const e: EvalRecord = { step: 3, split: "validation", loss: 5, bpb: 1.5, ppl: 148, tokens: 10, windows: 1, nats: 50, words: 2, wordPpl: 7.2e10 };
+  assert.deepEqual(evalScalars("bytes", e), { "val/bpb": 1.5 });
+  assert.deepEqual(evalScalars("bpe", e), { "val/loss_nats_per_token": 5, "val/bpb": 1.5, "val/word_ppl": 7.2e10 });
 });
 
 test("a trainRun's events, read by TensorBoard, hold metrics.jsonl and eval.jsonl; a resume after a kill keeps each step once", async (t) => {
