@@ -4,6 +4,7 @@ export * from "./cost";
 export * from "./environment";
 export * from "./equivalence";
 export * from "./golden";
+export * as official from "./official/index";
 export * from "./inspect";
 export * from "./paper";
 export * from "./results";
