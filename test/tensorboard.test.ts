@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import * as net from "node:net";
 import { initBackend } from "../lib/runtime/backend";
 import { getPreset } from "../lib/config";
 import { disposeModel } from "../lib/nn/params";
@@ -115,4 +116,46 @@ test("a trainRun's events, read by TensorBoard, hold metrics.jsonl and eval.json
   // the killed folder's torn last record is skipped by TensorBoard's reader: steps 1-5 load
   assert.deepEqual(tb[killed]["train/bpb"].map(([s]) => s), [1, 2, 3, 4, 5]);
   assert.equal(tb[killed]["train/bpb"][3][1], 99);
+});
+
+/** A TCP port nothing listens on now. */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((res) => srv.listen(0, "127.0.0.1", () => res()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((res) => srv.close(res));
+  return port;
+}
+
+test("npm run tensorboard serves a run folder's scalars on 127.0.0.1 (backfilling a run without events first)", async (t) => {
+  if (!fs.existsSync(path.join(ROOT, ".venv", "bin", "tensorboard"))) return t.skip("no .venv/bin/tensorboard (run npm run setup)");
+  const logdir = tmp();
+  const run = path.join(logdir, "old-run");
+  fs.mkdirSync(run);
+  fs.writeFileSync(path.join(run, "config.json"), JSON.stringify(getPreset("tiny")));
+  fs.writeFileSync(path.join(run, "data.json"), JSON.stringify({ name: "foldoc", kind: "text", tokenizer: "bytes" }));
+  const m = (step: number): StepMetrics => ({ step, loss: 1, bpb: 3 - step / 4, commit: 0, lr: 1e-3, gradNorm: 1, codeUsage: 1, codeEntropy: 1, tokensPerSec: 10, elapsed: step });
+  fs.writeFileSync(path.join(run, "metrics.jsonl"), [1, 2].map((s) => JSON.stringify(m(s)) + "\n").join(""));
+  const port = await freePort();
+  const child = spawn("bash", [path.join(ROOT, "scripts", "tensorboard.sh"), "--port", String(port), "--logdir", logdir],
+    { cwd: ROOT, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  try {
+    let body: string | undefined;
+    for (let i = 0; i < 120 && body === undefined && child.exitCode === null; i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/data/plugin/scalars/scalars?run=old-run&tag=train/bpb`);
+        if (r.ok) body = await r.text();
+      } catch {
+        /* not listening yet */
+      }
+    }
+    assert.ok(body !== undefined, `TensorBoard did not serve the run within 60 s:\n${stderr}`);
+    assert.deepEqual((JSON.parse(body) as number[][]).map(([, step, v]) => [step, v]), [[1, 2.75], [2, 2.5]]);
+    assert.match(stderr, /wrote 1 TensorBoard event file/);
+  } finally {
+    try { process.kill(-child.pid!, "SIGTERM"); } catch { /* already gone */ }
+  }
 });
