@@ -1,18 +1,23 @@
 // Training throughput of Transformer-VQ against the same architecture with full quadratic attention (docs/paper.md §3),
 // side by side in one run, on each backend asked for:
 //
-//   npm run bench [-- --quick] [--backend native,wasm] [--T 1024,2048,...] [--layers 1] [--heads shga,mha,mqa]
+//   npm run bench [-- --quick] [--profile] [--backend native,wasm] [--T 1024,2048,...] [--layers 1] [--heads shga,mha,mqa]
 //                 [--head-T 2048,8192] [--B 1] [--reps 3] [--warmup 1] [--budget-gb 12] [--out DIR]
 //
+// First (unless --quick or --no-profile; only this with --profile) the per-op profile of a training step of tiny, the
+// ablation base and cpu-small (lib/experiments/throughput/profile.ts): ops by kind, µs per op by layer (tfjs-core,
+// backend JS, binding, TF kernel), host reads; printed and written to <out>/profile.csv.
 // Per backend: the matmul peak (lib/experiments/environment.ts), then for each head type and T one point per model
 // (lib/experiments/throughput/; VQ: vq-parallel, quadratic: full), then the small-model point (the cpu-small preset's
 // step at its own T). Every point runs in its own child process (a clean engine, its own peak RSS), which the
 // parent kills if its RSS passes 1.3× the memory budget. Points whose estimated memory exceeds the budget are
-// skipped (quadratic) or run with truncated backprop (VQ: T / U updates of U tokens), and recorded as such. Writes
+// run full attention in query/key chunks (the same function in memory T·C), run with truncated backprop (VQ: T / U
+// updates of U tokens) or are skipped, and recorded as such. Writes
 // <out>/throughput.csv (default results/) and the figure throughput.{html,png,svg} (default figures/), and prints
 // one line per point.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as aq from "arquero";
 import { BackendName, describeBackend, initBackend } from "../lib/runtime/backend";
@@ -23,8 +28,8 @@ import { gitState } from "../lib/experiments/results";
 import { saveTable, tableText } from "../lib/notebook/tables";
 import { Config, getPreset, HeadType } from "../lib/config";
 import {
-  PlannedPoint, StepTiming, ThroughputRecord, ThroughputSweepOptions, ThroughputRow, completeRow, describeRow, measureTrainStep, planThroughputSweep,
-  smallModelConfig, speedupRows, throughputRow, throughputSweepRows,
+  PlannedPoint, ProfileRow, StepTiming, ThroughputRecord, ThroughputSweepOptions, ThroughputRow, completeRow, describeProfile, describeRow, measureTrainStep,
+  planThroughputSweep, profileConfigs, profileRows, profileTrainStep, smallModelConfig, speedupRows, throughputRow, throughputSweepRows,
 } from "../lib/experiments/throughput/index";
 import { throughputFigure } from "../lib/notebook/figures/throughput";
 import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
@@ -50,6 +55,8 @@ const CLI: CommandSpec = {
     "no-small": { kind: "boolean", help: "skip the cpu-small point" },
     isolate: { kind: "boolean", help: "one child process per point, for a clean peak RSS each; --isolate=false: one per backend", default: "on; quick: off" },
     "no-figure": { kind: "boolean", help: "write the CSV only" },
+    profile: { kind: "boolean", help: "only the per-op profile of a training step of tiny, the ablation base and cpu-small (ops by kind, µs per op by layer, host reads): printed and written to profile.csv; without it the profile runs before the sweep (not with --quick)" },
+    "no-profile": { kind: "boolean", help: "skip the profile before the sweep" },
     out: { kind: "string", value: "DIR", help: "output folder for throughput.csv and the figure", default: "results/ and figures/" },
     child: { kind: "string", value: "JSON", help: "(internal) run the jobs given as JSON and print their rows", default: "none" },
   },
@@ -60,7 +67,8 @@ const CLI: CommandSpec = {
 /** What a child process runs: one measurement (a child gets a list and prints one "@@ROW i {json}" line each). */
 type Job =
   | { kind: "matmul"; backend: BackendName; sizes: number[] }
-  | { kind: "point"; backend: BackendName; cfg: Config; reps: number; warmup: number };
+  | { kind: "point"; backend: BackendName; cfg: Config; reps: number; warmup: number }
+  | { kind: "profile"; backend: BackendName; reps: number; warmup: number };
 
 interface Settings {
   backends: BackendName[];
@@ -86,7 +94,38 @@ async function runJob(job: Job): Promise<Record<string, unknown>> {
     const peak = matmulPeak(rows);
     return { backend_detail: detail, matmul_peak_gflops: peak.gflops, matmul_peak_n: peak.n, sweep: rows.map((r) => `${r.n}:${r.gflops.toFixed(1)}`).join(" ") };
   }
+  if (job.kind === "profile") {
+    const rows = profileConfigs().flatMap(({ name, cfg }) => {
+      const p = profileTrainStep(cfg, { reps: job.reps, warmup: job.warmup });
+      return profileRows(job.backend, name, cfg, p, os.loadavg()[0]);
+    });
+    return { backend_detail: detail, profile: rows };
+  }
   return { backend_detail: detail, timing: measureTrainStep(job.cfg, { reps: job.reps, warmup: job.warmup }) };
+}
+
+/** The per-op profile of each backend (a child process each): printed, and written to <out>/profile.csv. */
+async function profile(s: Settings, outDir: string | undefined): Promise<void> {
+  const all: ProfileRow[] = [];
+  for (const backend of s.backends) {
+    let got: Record<string, unknown> | undefined;
+    const reps = s.quick ? 1 : 3;
+    const err = await runChild([{ kind: "profile", backend, reps, warmup: 1 }], 1.3 * s.sweep.budgetBytes, (_, r) => (got = r));
+    if (!got) {
+      console.log(`[profile] ${backend.padEnd(6)} failed: ${err}`);
+      continue;
+    }
+    const rows = got.profile as ProfileRow[];
+    console.log(`[profile] ${backend.padEnd(6)} ${String(got.backend_detail)}; ${reps} profiled step(s) per model after 1 warm-up`);
+    for (const name of [...new Set(rows.map((r) => r.config))]) for (const line of describeProfile(rows.filter((r) => r.config === name))) console.log(line);
+    all.push(...rows);
+  }
+  if (!all.length) return;
+  const { commit } = gitState();
+  const when = new Date().toISOString();
+  const csv = path.join(outDir ? ensureDir(outDir) : PATHS.results, "profile.csv");
+  saveTable(aq.from(all.map((r) => ({ ...r, quick: s.quick, timestamp: when, git_commit: commit }))), csv);
+  console.log(`[profile] wrote ${csv}`);
 }
 
 /**
@@ -262,6 +301,9 @@ async function main(): Promise<void> {
   }
   const s = await settings(flags);
   const t0 = Date.now();
+  const outDir = flags.out as string | undefined;
+  if (flags.profile || (!s.quick && !flags["no-profile"])) await profile(s, outDir);
+  if (flags.profile) return;
   const w = s.sweep;
   console.log(`[bench] backends ${s.backends.join(", ")}; T ∈ {${w.Ts.join(", ")}}; heads ${w.heads.join(", ")}; ${w.nLayer} layer(s), B = ${w.B}, ` +
     `${w.warmup} warm-up + ${w.reps} timed steps per point; memory budget ${(w.budgetBytes / 2 ** 30).toFixed(1)} GiB${s.quick ? "; QUICK (small model)" : ""}`);
@@ -270,7 +312,6 @@ async function main(): Promise<void> {
   const when = new Date().toISOString();
   const records: ThroughputRecord[] = rows.map((r) => ({ ...r, quick: s.quick, timestamp: when, git_commit: commit }));
   const table = aq.from(records);
-  const outDir = flags.out as string | undefined;
   const csv = path.join(outDir ? ensureDir(outDir) : PATHS.results, "throughput.csv");
   saveTable(table, csv);
   console.log("\n" + tableText(table.select("backend", "model", "head_type", "T", "update_len", "status", "tokens_per_s", "speedup", "flop_ratio", "frac_of_peak", "peak_rss_mb")));

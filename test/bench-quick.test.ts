@@ -54,3 +54,25 @@ test("npm run bench -- --quick writes throughput.csv with both models at every T
     fs.rmSync(out, { recursive: true, force: true });
   }
 });
+
+test("npm run bench -- --profile --quick writes profile.csv: ops by kind, µs per op by layer and host reads of three models", () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-profile-"));
+  try {
+    const r = spawnSync("npm", ["run", "bench", "--", "--profile", "--quick", "--out", out], { cwd: REPO, encoding: "utf8", timeout: 180_000 });
+    assert.equal(r.status, 0, `bench --profile failed:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /\[profile\] \S+ +tiny \(B 2 × T 128\): .* ms\/step, \d+ ops, .* µs\/op = tfjs-core/);
+    assert.ok(!/\[bench\] \S+ +shga/.test(r.stdout), "--profile runs no sweep");
+    const rows = readTable(path.join(out, "profile.csv")).objects() as Array<Record<string, unknown>>;
+    assert.deepEqual([...new Set(rows.map((x) => x.config))], ["tiny", "ablation-base", "cpu-small"]);
+    for (const c of ["backend", "kind", "part", "calls", "ms_per_step", "us_per_op", "share", "step_ms", "ops", "load_avg", "git_commit"]) assert.ok(c in rows[0], `column ${c}`);
+    for (const name of ["tiny", "ablation-base", "cpu-small"]) {
+      const layers = rows.filter((x) => x.config === name && x.kind === "layer");
+      const total = (layers[0].step_ms as number) * 1000 / (layers[0].ops as number);
+      const sum = layers.reduce((a, x) => a + (x.us_per_op as number), 0);
+      assert.ok(Math.abs(sum - total) < 1e-3 * total, `${name}: layers sum to ${sum} µs/op, the step is ${total}`);
+      assert.ok(rows.some((x) => x.config === name && x.kind === "host" && (x.calls as number) >= 1));
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});

@@ -3,11 +3,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/runtime/tf";
-import { initBackend } from "../lib/runtime/backend";
+import { initBackend, nativeAvailable } from "../lib/runtime/backend";
 import { ModelConfig, getPreset } from "../lib/config";
 import {
   StepTiming, completeRow, describeRow, estimateStepBytes, kernelCategory, measureTrainStep, perTokenRatio, planPoint,
-  planThroughputSweep, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, withStepShape,
+  describeProfile, planThroughputSweep, profileRows, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, withStepShape,
 } from "../lib/experiments/throughput/index";
 import { flopSpeedup, flopsPerToken } from "../lib/experiments/cost";
 import { throughputFigure } from "../lib/notebook/figures/throughput";
@@ -128,10 +128,22 @@ test("profileTrainStep: kernel times by name and category, engine hooks restored
   const cfg = throughputConfig({ attnType: "full", headType: "shga", T: 16, B: 1, nLayer: 1, preset: "tiny" });
   const engine = tf.engine() as unknown as { runKernelFunc: unknown; disposeTensor: unknown };
   const [run, dispose] = [engine.runKernelFunc, engine.disposeTensor];
+  const kernelFuncs = tf.getKernelsForBackend("cpu").map((k) => [k, k.kernelFunc] as const);
   const before = tf.memory().numTensors;
   const p = profileTrainStep(cfg, { reps: 1, warmup: 1 });
   assert.equal(engine.runKernelFunc, run);
   assert.equal(engine.disposeTensor, dispose);
+  for (const [k, f] of kernelFuncs) assert.equal(k.kernelFunc, f, `${k.kernelName}: kernel function restored`);
+  // per op by layer: the parts sum to the whole; cpu has no binding; a training step reads the loss on the host
+  const l = p.perOp;
+  assert.ok(p.ops > 0 && l.totalUs > 0);
+  assert.ok(Math.abs(l.engineUs + l.backendJsUs + l.bindingUs + l.kernelUs + l.hostSyncUs - l.totalUs) < 1e-6 * l.totalUs);
+  assert.equal(l.bindingUs, 0);
+  assert.ok(p.hostSyncs.calls >= 1, `host reads ${p.hostSyncs.calls}`);
+  assert.equal(p.opsByCategory.reduce((a, c) => a + c.calls, 0), p.ops);
+  const rows = profileRows("cpu", "t", cfg, p, 1);
+  assert.deepEqual([...new Set(rows.map((r) => r.kind))], ["category", "layer", "host"]);
+  assert.equal(describeProfile(rows).length, 3);
   assert.equal(tf.memory().numTensors, before);
   const mm = p.kernels.find((k) => k.kernel === "BatchMatMul");
   assert.ok(mm && mm.calls > 0 && mm.category === "matmul");
@@ -144,11 +156,29 @@ test("profileTrainStep: kernel times by name and category, engine hooks restored
   assert.ok(detailed.kernels.some((k) => k.kernel === "BatchMatMul" && /a\[.*\] b\[/.test(k.shapes ?? "")));
 });
 
+test("profileTrainStep on native: the binding's executeOp is timed (binding + TF kernel > 0) and the binding restored", { skip: !nativeAvailable() && "native binding not built" }, async () => {
+  await initBackend("native");
+  const cfg = throughputConfig({ attnType: "vq-parallel", headType: "shga", T: 16, B: 1, nLayer: 1, preset: "tiny" });
+  const backend = tf.backend() as unknown as { binding: unknown };
+  const binding = backend.binding;
+  const p = profileTrainStep(cfg, { reps: 1, warmup: 1 });
+  assert.equal(backend.binding, binding);
+  assert.ok(p.perOp.bindingFloorUs > 0 && p.perOp.bindingUs > 0 && p.perOp.kernelUs >= 0, JSON.stringify(p.perOp));
+  await initBackend("cpu");
+});
+
 test("sweep plan, speedup table with extrapolation, per-token ratio and the figure", () => {
   const points = planThroughputSweep("cpu", { Ts: [1024, 2048, 4096, 65536], heads: ["shga"], B: 1, nLayer: 1, reps: 3, warmup: 1, budgetBytes: 12 * 2 ** 30, small: { B: 8, T: 512 } });
   assert.deepEqual(points.map((p) => `${p.row.model}:${p.row.T}:${p.row.status}`),
     ["vq:1024:ok", "full:1024:ok", "vq:2048:ok", "full:2048:ok", "vq:4096:ok", "full:4096:ok", "vq:65536:ok", "full:65536:skipped", "small:512:ok"]);
   assert.ok(points[6].cfg!.train.updateLen < 65536); // VQ at 64k: truncated backprop to fit 12 GiB
+  // full attention at 16k: the T×T scores do not fit 12 GiB, so it runs in chunks of 512 (the same function)
+  const [, full16] = planThroughputSweep("cpu", { Ts: [16384], heads: ["shga"], B: 1, nLayer: 1, reps: 1, warmup: 0, budgetBytes: 12 * 2 ** 30 });
+  assert.equal(full16.row.status, "ok");
+  assert.equal(full16.cfg!.model.fullChunk, 512);
+  assert.equal(full16.row.full_chunk, 512);
+  assert.match(full16.row.reason, /chunked quadratic attention: C = 512/);
+  assert.equal(points[1].row.full_chunk, 0);
   assert.equal(points[7].cfg, undefined);
   assert.equal(points[0].pair, points[1].row);
   assert.ok(points[0].row.flop_ratio! < 1 && points[4].row.flop_ratio! > 1); // at T = 1k VQ does more work (S + 2L = 1536 > T)

@@ -12,7 +12,9 @@
  *    per kernel that profileTrainStep reports cannot be recovered from it;
  *  - it does not see tensor disposal, which profileTrainStep reports as its own category;
  *  - it is asynchronous and keeps a record of every kernel call, which would perturb measureTrainStep's timing.
- * The wrapping is confined to this file; `stop` restores both functions (test/throughput.test.ts checks).
+ * In timed mode it also wraps the backend's registered kernel functions, the native binding's `executeOp` and the
+ * engine's host reads (`readSync`, `read`), to split the time per op into layers (profile.ts).
+ * The wrapping is confined to this file; `stop` restores every function (test/throughput.test.ts checks).
  */
 import * as tf from "../../runtime/tf";
 
@@ -20,6 +22,8 @@ import * as tf from "../../runtime/tf";
 interface EngineLike {
   runKernelFunc(params: KernelParams): unknown;
   disposeTensor(t: tf.Tensor): void;
+  readSync(dataId: unknown): unknown;
+  read(dataId: unknown): unknown;
   state: { numBytes: number };
 }
 
@@ -54,6 +58,15 @@ export class EngineMonitor {
   peakRss = 0;
   /** milliseconds spent disposing tensors (timed mode) */
   disposeMs = 0;
+  /** timed mode: ms and calls inside the backend's kernel functions (outermost only; tfjs-core's bookkeeping is outside) */
+  backendMs = 0;
+  backendCalls = 0;
+  /** timed mode, native backend: ms and calls inside the binding's executeOp (binding + TensorFlow's eager kernel) */
+  bindingMs = 0;
+  bindingCalls = 0;
+  /** timed mode: host reads (dataSync / data / arraySync: the engine's readSync and read) and their ms */
+  hostSyncs = 0;
+  hostSyncMs = 0;
   private kernels = new Map<string, { ms: number; calls: number }>();
   private restore: (() => void) | undefined;
 
@@ -103,10 +116,74 @@ export class EngineMonitor {
       self.disposeMs += dt;
       if (stack.length) stack[stack.length - 1] += dt;
     };
+    const undo = this.timeKernels ? this.wrapLayers(engine) : () => undefined;
     this.restore = () => {
       engine.runKernelFunc = run;
       engine.disposeTensor = dispose;
+      undo();
     };
+  }
+
+  /**
+   * Timed mode: wraps every kernel function the backend registered (tf.getKernelsForBackend), the native binding's
+   * executeOp and the engine's host reads, so that a step's time splits into tfjs-core (outside kernel functions),
+   * the backend's own JavaScript, the binding call and TensorFlow's kernel. Returns the function that unwraps.
+   */
+  private wrapLayers(engine: EngineLike): () => void {
+    const undo: Array<() => void> = [];
+    const self = this;
+    let depth = 0;
+    for (const k of tf.getKernelsForBackend(tf.getBackend())) {
+      const f = k.kernelFunc;
+      k.kernelFunc = ((args: Parameters<typeof f>[0]) => {
+        if (depth++ > 0) {
+          try { return f(args); } finally { depth--; }
+        }
+        const t0 = performance.now();
+        try {
+          return f(args);
+        } finally {
+          depth--;
+          self.backendMs += performance.now() - t0;
+          self.backendCalls++;
+        }
+      }) as typeof f;
+      undo.push(() => (k.kernelFunc = f));
+    }
+    // the addon's functions are read-only: the backend gets a stand-in whose executeOp is timed (the rest inherited)
+    const backend = tf.backend() as unknown as { binding?: { executeOp?: (...a: unknown[]) => unknown } };
+    const binding = backend.binding;
+    const exec = binding?.executeOp;
+    if (binding && exec) {
+      const timed = Object.create(binding) as typeof binding;
+      Object.defineProperty(timed, "executeOp", {
+        value: (...a: unknown[]) => {
+          const t0 = performance.now();
+          try {
+            return exec.apply(binding, a);
+          } finally {
+            self.bindingMs += performance.now() - t0;
+            self.bindingCalls++;
+          }
+        },
+      });
+      backend.binding = timed;
+      undo.push(() => (backend.binding = binding));
+    }
+    for (const name of ["readSync", "read"] as const) {
+      const orig = engine[name];
+      engine[name] = function (this: EngineLike, id: unknown) {
+        self.hostSyncs++;
+        const t0 = performance.now();
+        try {
+          return orig.call(this, id);
+        } finally {
+          self.hostSyncMs += performance.now() - t0; // read (async) counts only its start
+        }
+      };
+      undo.push(() => (engine[name] = orig));
+    }
+    return () => undo.reverse().forEach((u) => u());
   }
 
   sampleRss(): void {

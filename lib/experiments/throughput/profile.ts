@@ -3,9 +3,13 @@
  * wrappers count only their own overhead), grouped into categories — matmuls, the softmax/exp passes, gathers and
  * one-hot codes, transposes, data movement, elementwise work, reductions — plus tensor disposal and the rest
  * (JavaScript bookkeeping of the gradient tape, shape checks, host reads). The fraction of the matmul peak a step
- * reaches (measure.ts) is bounded by everything that is not a matmul here.
+ * reaches (measure.ts) is bounded by everything that is not a matmul here. Per op (kernel call) the step's time
+ * also splits by layer (OpLayers): tfjs-core, the backend's JavaScript, the native binding, TensorFlow's kernel,
+ * and host reads, counted per step.
  */
-import { Config } from "../../config";
+import * as tf from "../../runtime/tf";
+import { Config, getPreset } from "../../config";
+import { ABLATION_BASES, ablationConfig } from "../ablation";
 import { median } from "../../util/stats";
 import { EngineMonitor } from "./engine-monitor";
 import { MeasureOptions, stepRunner, withStepShape } from "./measure";
@@ -48,6 +52,61 @@ export interface StepProfile {
   disposeMs: number;
   /** ms per step outside any kernel and outside disposal: tape bookkeeping, JS glue, host reads */
   otherMs: number;
+  /** backend kernel calls per step (the ops) */
+  ops: number;
+  /** ops per step per category (kernelCategory), most first */
+  opsByCategory: Array<{ category: string; calls: number }>;
+  /** where one op's time goes, µs per op (layers.ts of the step; the parts sum to totalUs) */
+  perOp: OpLayers;
+  /** host reads per step (dataSync / data / arraySync) and their ms */
+  hostSyncs: { calls: number; ms: number };
+}
+
+/**
+ * µs per op of a step, split by layer: tfjs-core (the engine: tape, scopes, shape checks, disposal, the kit's JS
+ * between ops; everything outside the backend's kernel functions and host reads), the backend's own JavaScript
+ * around a kernel (tfjs-node: argument marshalling), the binding call (native: the per-call floor of a 1-element
+ * op, measured), TensorFlow's kernel (the rest of executeOp) and host reads. On wasm and cpu the backend kernel is
+ * the whole kernel (binding 0).
+ */
+export interface OpLayers {
+  totalUs: number;
+  engineUs: number;
+  backendJsUs: number;
+  bindingUs: number;
+  kernelUs: number;
+  hostSyncUs: number;
+  /** native: µs per executeOp of a 1-element add (the binding's floor); 0 elsewhere */
+  bindingFloorUs: number;
+}
+
+/** µs per binding call of a 1-element add on the current backend (0 without a binding). */
+export function bindingFloorUs(calls = 400): number {
+  const a = tf.scalar(1), b = tf.scalar(2);
+  const monitor = new EngineMonitor(true);
+  try {
+    for (let i = 0; i < 20; i++) tf.add(a, b).dispose();
+    monitor.start();
+    for (let i = 0; i < calls; i++) tf.add(a, b).dispose();
+    monitor.stop();
+    return monitor.bindingCalls ? (1000 * monitor.bindingMs) / monitor.bindingCalls : 0;
+  } finally {
+    monitor.stop();
+    tf.dispose([a, b]);
+  }
+}
+
+/**
+ * The models whose step the profile reports (issue 12): `tiny` (d 64, one layer, S = L = 32, T 128, B 2), the
+ * ablation notebooks' base model (ABLATION_BASES.default: d 64, d_k 16, d_v 128, two layers, S 64, L 32, T 512,
+ * B 8) and the cpu-small preset (d 128, two layers, T 512, B 8).
+ */
+export function profileConfigs(): Array<{ name: string; cfg: Config }> {
+  return [
+    { name: "tiny", cfg: getPreset("cpu-small", { model: { dModel: 64, dK: 16, dV: 128, nLayer: 1, nCode: 32, blockLen: 32, memLen: 32 }, train: { batchSize: 2, sequenceLen: 128, updateLen: 128 } }) },
+    { name: "ablation-base", cfg: ablationConfig(ABLATION_BASES.default) },
+    { name: "cpu-small", cfg: getPreset("cpu-small") },
+  ];
 }
 
 /**
@@ -82,9 +141,79 @@ export function profileTrainStep(cfg: Config, opts: MeasureOptions & { byShape?:
     const otherMs = Math.max(stepMs - inKernels - disposeMs, 0);
     byCat.set("other (JS, tape, host reads)", otherMs);
     const categories = [...byCat.entries()].map(([category, ms]) => ({ category, ms, share: ms / stepMs })).sort((a, b) => b.ms - a.ms);
-    return { seconds: median(times) / 1000, kernels, categories, disposeMs, otherMs };
+    const callsByCat = new Map<string, number>();
+    for (const k of kernels) if (k.kernel !== "customGrad") callsByCat.set(k.category, (callsByCat.get(k.category) ?? 0) + k.calls);
+    const opsByCategory = [...callsByCat.entries()].map(([category, calls]) => ({ category, calls })).sort((a, b) => b.calls - a.calls);
+    const ops = monitor.backendCalls / reps;
+    const floor = bindingFloorUs();
+    const per = (ms: number) => (ops ? (1000 * ms) / reps / ops : 0);
+    const bindingUs = Math.min(floor * monitor.bindingCalls / reps / Math.max(ops, 1), per(monitor.bindingMs));
+    const hostSyncUs = per(monitor.hostSyncMs);
+    const backendUs = per(monitor.backendMs);
+    const totalUs = ops ? (1000 * stepMs) / ops : 0;
+    const perOp: OpLayers = monitor.bindingCalls
+      ? { totalUs, engineUs: totalUs - backendUs - hostSyncUs, backendJsUs: backendUs - per(monitor.bindingMs), bindingUs, kernelUs: per(monitor.bindingMs) - bindingUs, hostSyncUs, bindingFloorUs: floor }
+      : { totalUs, engineUs: totalUs - backendUs - hostSyncUs, backendJsUs: 0, bindingUs: 0, kernelUs: backendUs, hostSyncUs, bindingFloorUs: 0 };
+    return {
+      seconds: median(times) / 1000, kernels, categories, disposeMs, otherMs, ops, opsByCategory, perOp,
+      hostSyncs: { calls: monitor.hostSyncs / reps, ms: monitor.hostSyncMs / reps },
+    };
   } finally {
     monitor.stop();
     runner.dispose();
   }
+}
+
+/** One row of results/profile.csv: a step's time and op count per category, per layer or its host reads. */
+export interface ProfileRow {
+  backend: string;
+  /** profileConfigs name: tiny, ablation-base, cpu-small */
+  config: string;
+  B: number;
+  T: number;
+  /** "category" (kernelCategory, plus disposal and other), "layer" (OpLayers) or "host" (host reads) */
+  kind: "category" | "layer" | "host";
+  part: string;
+  /** calls per step (ops of the category; host reads); null for layers */
+  calls: number | null;
+  ms_per_step: number;
+  /** µs per op of the whole step (ms_per_step over the step's ops) */
+  us_per_op: number;
+  share: number;
+  /** mean ms of a whole profiled step and its ops */
+  step_ms: number;
+  ops: number;
+  binding_floor_us: number;
+  /** 1-minute load average after the profiled steps */
+  load_avg: number;
+}
+
+/** The rows of one profiled step (ProfileRow). */
+export function profileRows(backend: string, name: string, cfg: Config, p: StepProfile, loadAvg: number): ProfileRow[] {
+  const stepMs = p.perOp.totalUs * p.ops / 1000;
+  const base = { backend, config: name, B: cfg.train.batchSize, T: cfg.train.sequenceLen, step_ms: stepMs, ops: p.ops, binding_floor_us: p.perOp.bindingFloorUs, load_avg: loadAvg };
+  const perOp = (ms: number) => (p.ops ? (1000 * ms) / p.ops : 0);
+  const calls = new Map(p.opsByCategory.map((c) => [c.category, c.calls]));
+  const l = p.perOp;
+  const layers: Array<[string, number]> = [["tfjs-core (engine, tape, kit JS)", l.engineUs], ["backend JS", l.backendJsUs], ["binding call", l.bindingUs], ["TF kernel", l.kernelUs], ["host reads", l.hostSyncUs]];
+  return [
+    ...p.categories.map((c) => ({ ...base, kind: "category" as const, part: c.category, calls: calls.get(c.category) ?? null, ms_per_step: c.ms, us_per_op: perOp(c.ms), share: c.share })),
+    ...layers.map(([part, us]) => ({ ...base, kind: "layer" as const, part, calls: null, ms_per_step: (us * p.ops) / 1000, us_per_op: us, share: l.totalUs ? us / l.totalUs : 0 })),
+    { ...base, kind: "host" as const, part: "host reads (dataSync / data)", calls: p.hostSyncs.calls, ms_per_step: p.hostSyncs.ms, us_per_op: perOp(p.hostSyncs.ms), share: stepMs ? p.hostSyncs.ms / stepMs : 0 },
+  ];
+}
+
+/** Three lines for stdout: the step and its µs per op by layer, the ops by kind, the time by kind. */
+export function describeProfile(rows: ProfileRow[]): string[] {
+  const r0 = rows[0];
+  const f = (x: number, d = 0) => x.toFixed(d);
+  const layer = rows.filter((r) => r.kind === "layer").map((r) => `${r.part} ${f(r.us_per_op, 1)}`).join(" + ");
+  const host = rows.find((r) => r.kind === "host")!;
+  const cats = rows.filter((r) => r.kind === "category");
+  return [
+    `[profile] ${r0.backend.padEnd(6)} ${r0.config} (B ${r0.B} × T ${r0.T}): ${f(r0.step_ms)} ms/step, ${f(r0.ops)} ops, ${f(r0.step_ms * 1000 / Math.max(r0.ops, 1), 1)} µs/op = ${layer}` +
+      `${r0.binding_floor_us ? ` (binding floor ${f(r0.binding_floor_us, 1)} µs per call)` : ""}; ${f(host.calls ?? 0)} host reads (${f(host.ms_per_step, 1)} ms); load ${f(r0.load_avg, 1)}`,
+    `[profile]   ops by kind: ${cats.filter((r) => r.calls).sort((a, b) => (b.calls ?? 0) - (a.calls ?? 0)).map((r) => `${r.part} ${f(r.calls ?? 0)}`).join(", ")}`,
+    `[profile]   time by kind: ${cats.map((r) => `${r.part} ${f(r.ms_per_step, 1)} ms (${f(100 * r.share)}%)`).join(", ")}`,
+  ];
 }
