@@ -63,12 +63,16 @@ fi
 args=(--host 127.0.0.1 --port "$port")
 if [ -n "$logdir" ]; then
   args+=(--logdir "$logdir")
+  serving="$logdir"
 elif [ -d "$root/notebooks/runs" ]; then
   mkdir -p "$root/runs"
+  # two folders: TensorBoard names their runs runs/<folder> and notebooks-runs/<folder>
   args+=(--logdir_spec "runs:$root/runs,notebooks-runs:$root/notebooks/runs")
+  serving="$root/runs and $root/notebooks/runs"
 else
   mkdir -p "$root/runs"
   args+=(--logdir "$root/runs")
+  serving="$root/runs"
 fi
-echo "tensorboard: serving ${logdir:-$root/runs} on http://127.0.0.1:$port/ (Ctrl-C stops it)" >&2
+echo "tensorboard: serving $serving on http://127.0.0.1:$port/ (Ctrl-C stops it)" >&2
 exec "$tb" "${args[@]}"
