@@ -146,8 +146,8 @@ test("branch main's flags of the paper presets reproduce docs/paper.md §4.1 (th
       "nucleus p for samples": () => assert.equal(Number(flagsOf.get("p_nucleus")), numbers(cell("nucleus p for samples"))[0], at),
       // the first number is n_save_step; the second is the scripts' n_eval_step, which the launcher reads as batches per
       // evaluation (at each save), not as an interval: the kit's evalTokens = 0 (the whole split) omits the flag
-      "checkpoint / evaluation every": () => {
-        assert.equal(Number(flagsOf.get("n_save_step")), numbers(cell("checkpoint / evaluation every"))[0], at);
+      "evaluation and checkpoint every / batches per evaluation": () => {
+        assert.equal(Number(flagsOf.get("n_save_step")), numbers(cell("evaluation and checkpoint every / batches per evaluation"))[0], at);
         assert.equal(flagsOf.has("n_eval_step"), false, `${at}: evalTokens 0 = the whole validation split`);
       },
     };

@@ -1,6 +1,6 @@
 /**
  * A kit config as the official JAX code's launch (fields.ts describes that code): for branch main the
- * `python3 scripts/launch.py --flag=value ...` command of the paper's runs, for branch optimized a complete
+ * "python3 scripts/launch.py --flag=value ..." command of the paper's runs, for branch optimized a complete
  * scripts/config_*.py module and its launch command, each with the kit settings the branch cannot express (and
  * what the command does instead) and the official settings the kit has no field for (and the value chosen).
  *

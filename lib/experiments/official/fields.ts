@@ -2,9 +2,9 @@
  * What the official JAX code (github.com/transformer-vq/transformer_vq) accepts, written down as data, so that a
  * kit config can be handed to it and one of its configs read back (export.ts, import.ts):
  *
- * - branch main (commit 21943e4, the paper's runs): `python3 scripts/launch.py --flag=value ...`, argparse flags,
+ * - branch main (commit 21943e4, the paper's runs): "python3 scripts/launch.py --flag=value ...", argparse flags,
  *   most without a default, which the per-dataset shell scripts scripts/lm_{enwik8,pg19,imagenet64}.sh fill in;
- * - branch optimized (commit 293e3b1, block-parallel, MHA/MQA): `python3 scripts/launch.py --config=FILE ...`,
+ * - branch optimized (commit 293e3b1, block-parallel, MHA/MQA): "python3 scripts/launch.py --config=FILE ...",
  *   where FILE is a Python module whose get_config() sets `config.<field> = <value>` (ml_collections), shipped as
  *   scripts/config_{enwik8,pg19,imagenet64,throughput,tiny}.py; `--config.<field>=<value>` overrides one field.
  *

@@ -1,7 +1,7 @@
 /**
  * The reverse of export.ts: a kit config from the official code's settings, given as a branch-optimized config
  * module (scripts/config_*.py), a branch-optimized launch (`--config=FILE --config.<field>=<value> ...`), or a
- * branch-main flag list (`python3 scripts/launch.py --flag=value ...`, a scripts/lm_*.sh script included).
+ * branch-main flag list ("python3 scripts/launch.py --flag=value ...", a scripts/lm_*.sh script included).
  *
  * The result is the nearest kit preset plus the overrides that make it equal on every setting both sides have,
  * the official values the kit cannot represent (each with what was kept instead), and the kit fields the source
