@@ -33,6 +33,13 @@ if [ "${TVQ_LAB_SETUP:-1}" != 0 ]; then bash scripts/setup.sh; fi
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 [ -x .venv/bin/jupyter ] || { echo "lab: .venv/bin/jupyter is missing; run npm run setup" >&2; exit 1; }
+# No "Would you like to get notified about official Jupyter news?" popup at every start: the kit's JupyterLab neither
+# fetches news nor checks for updates unless the user turns them on (Settings > Notifications, kept from then on).
+news="$JUPYTER_CONFIG_DIR/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+if [ ! -e "$news" ]; then
+  mkdir -p "$(dirname "$news")"
+  printf '{\n  "fetchNews": "false",\n  "checkForUpdates": false\n}\n' > "$news.tmp.$$" && mv -f "$news.tmp.$$" "$news"
+fi
 args=(--ServerApp.ip=127.0.0.1 --ServerApp.root_dir="$TVQ_REPO" --ServerApp.default_url=/lab/tree/notebooks
   --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate)
 # Jupyter refuses to start as root unless told; root is the normal user on this kit's machines.

@@ -3,7 +3,8 @@
  * [--timeout seconds]`: executes a notebook headlessly with the tslab kernel and saves the executed copy
  * (default <notebook folder>/executed/<name>.ipynb). Exits non-zero, naming the cell and its real error, when a cell
  * throws, times out, or an unhandled rejection / timer error happens. A failed rerun keeps the last good copy and
- * is saved beside it as <name>.failed.ipynb.
+ * is saved beside it as <name>.failed.ipynb. It then checks the outputs (raw object dumps, text shown twice in a cell,
+ * text tables over 120 columns): warnings, or a failure with --strict-outputs (as npm test runs the notebooks).
  *
  * This is a thin launcher: the work is done by scripts/run_notebook.py (nbclient) with the project venv's Python,
  * inside the hermetic Jupyter environment of scripts/env.sh. See run_notebook.py for the parameter conventions.
@@ -18,7 +19,7 @@ const PYTHON = path.join(REPO, ".venv", "bin", "python");
 
 const CLI: CommandSpec = {
   command: "npm run notebook",
-  args: "<notebook.ipynb> [--profile smoke|default] [--param name=value ...] [--out FILE] [--timeout SECONDS]",
+  args: "<notebook.ipynb> [--profile smoke|default] [--param name=value ...] [--out FILE] [--timeout SECONDS] [--strict-outputs]",
   summary: "Executes one notebook headlessly with the tslab kernel and saves the executed copy. Fails, naming the cell " +
     "and its real error, when a cell throws or times out, or when an unhandled rejection or timer error happens.",
   positionals: [{ name: "<notebook.ipynb>", help: "the notebook to run (relative to where you typed the command)" }],
@@ -27,12 +28,13 @@ const CLI: CommandSpec = {
     param: { kind: "list", value: "name=value", help: "a parameter assigned after the cell tagged `parameters`; the value is JSON when it parses (numbers, booleans, arrays), else a string", default: "none" },
     out: { kind: "string", value: "FILE", help: "where to write the executed copy", default: "<notebook folder>/executed/<name>.ipynb" },
     kernel: { kind: "string", value: "NAME", help: "kernel to run", default: "the notebook's own, else tslab" },
+    "strict-outputs": { kind: "boolean", help: "fail when the outputs show a raw object dump, the same text twice in a cell, or a text table wider than 120 columns (otherwise these are warnings); npm test passes it" },
   },
   examples: [
     "npm run notebook -- notebooks/01-enwik8.ipynb --profile smoke",
     "npm run notebook -- notebooks/10-ablation-codebook-size.ipynb --param 'S=[32,128]' --param 'seed=[0,1,2]'",
   ],
-  notes: ["exit codes: 0 every cell ran, 1 a cell or the kernel failed, 2 a bad command line or a parameter the notebook does not declare"],
+  notes: ["exit codes: 0 every cell ran, 1 a cell or the kernel failed (or, with --strict-outputs, the outputs have problems), 2 a bad command line or a parameter the notebook does not declare"],
 };
 
 /** Checks the command line (the runner gets it unchanged); throws a UsageError. */

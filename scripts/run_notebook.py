@@ -21,6 +21,11 @@ What it adds to plain `jupyter nbconvert --execute`, each for a trap of tslab:
 - A failed rerun never overwrites the last good executed copy: when the copy there is from a run that passed, the
   failed run is written beside it as <name>.failed.ipynb (and the message says which file is which); a run that
   passes removes a stale <name>.failed.ipynb.
+- Clean outputs: after the run it scans the outputs (`output_problems`) for what a reader should never see: a raw
+  object dump (`[object Object]`, `{ html: '...' }` as console.log or a cell's last value prints it), the same text
+  twice in one cell's outputs (a table and a log line repeating it), and text tables wider than 120 columns. The
+  problems are printed as warnings; with --strict-outputs (scripts/test.sh passes it for the smoke runs) they fail
+  the run. `--check-only` checks an executed copy without running anything.
 """
 
 from __future__ import annotations
@@ -178,6 +183,70 @@ def holds_good_run(out: Path) -> bool:
     return meta.get("status", "ok") != "failed"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Output checks: what a reader of an executed notebook should never see.
+
+TEXT_TABLE_WIDTH = 120  # lib/notebook/tables.ts TEXT_TABLE_WIDTH
+DUPLICATE_MIN_CHARS = 40  # shorter repeats (a run name, a unit) are normal
+RAW_OBJECT = re.compile(r"(?:^|\n)\s*(?:[A-Z][\w$]* )?\{\s*\n?\s*['\"]?[A-Za-z_$][\w$]*['\"]?: (?!\d+[,}])")
+TABLE_RULE = re.compile(r"^-+(?:  -+)*$")
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value or "")
+
+
+def visible_texts(cell) -> list[tuple[str, str]]:
+    """(kind, text) per output of a cell, as a text reader sees it: stream text, or a display's text/plain."""
+    out = []
+    for o in cell.get("outputs", []):
+        kind = o.get("output_type")
+        if kind == "stream":
+            out.append((f"{o.get('name', 'stream')} output", _text(o.get("text"))))
+        elif kind in ("display_data", "execute_result"):
+            data = o.get("data", {})
+            out.append(("displayed value" if kind == "execute_result" else "display", _text(data.get("text/plain"))))
+            if "[object Object]" in _text(data.get("text/html")):
+                out.append(("display (HTML)", "[object Object]"))
+    return out
+
+
+def _segments(text: str) -> list[str]:
+    """Pieces of text a repeat is looked for in: lines, split again at table column gaps (2+ spaces)."""
+    return [" ".join(p.split()) for line in text.splitlines() for p in re.split(r" {2,}", line) if len(p.strip()) >= DUPLICATE_MIN_CHARS]
+
+
+def output_problems(nb, labels: list[str] | None = None) -> list[str]:
+    """Problems in a notebook's outputs, one message per problem naming the cell (labels: cell names by index)."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or tagged(cell, HIDDEN_TAG):
+            continue
+        label = labels[index] if labels else f"cell {index}"
+        texts = visible_texts(cell)
+        for kind, text in texts:
+            if "[object Object]" in text:
+                problems.append(f"{label}: its {kind} shows '[object Object]' (print a string: String(x), or a formatted line)")
+            m = RAW_OBJECT.search(text)
+            if m:
+                snippet = text[m.start():m.start() + 60].strip().replace("\n", " ")
+                problems.append(f"{label}: its {kind} is a raw object dump ({snippet!r}...); print one readable line instead")
+            lines = text.splitlines()
+            for i, line in enumerate(lines):
+                if TABLE_RULE.match(line) and len(line) > TEXT_TABLE_WIDTH:
+                    problems.append(f"{label}: a text table {len(line)} columns wide (at most {TEXT_TABLE_WIDTH}): {lines[i - 1][:60].strip() if i else ''!r}...")
+        flat = [" ".join(t.split()) for _, t in texts]
+        reported = set()
+        for a, (kind_a, text_a) in enumerate(texts):
+            for seg in _segments(text_a):
+                for b in range(len(texts)):
+                    if b != a and seg in flat[b] and (min(a, b), max(a, b)) not in reported:
+                        reported.add((min(a, b), max(a, b)))
+                        problems.append(f"{label}: the same text is shown twice, in output {a + 1} ({kind_a}) and output {b + 1} "
+                                        f"({texts[b][0]}): {seg[:80]!r}; show it once (a table or a line, not both)")
+    return problems
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebook")
@@ -186,7 +255,19 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", help="executed copy (default: <notebook folder>/executed/<name>.ipynb)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per cell (default 1800)")
     ap.add_argument("--kernel", default=None, help="kernel name (default: the notebook's, else tslab)")
+    ap.add_argument("--strict-outputs", action="store_true", help="fail the run when output_problems finds any")
+    ap.add_argument("--check-only", action="store_true", help="only check the outputs of this (executed) notebook")
     args = ap.parse_args(argv)
+
+    if args.check_only:
+        try:
+            problems = output_problems(nbformat.read(args.notebook, as_version=4))
+        except (OSError, ValueError) as e:
+            print(f"notebook {args.notebook}: cannot read it ({e})", file=sys.stderr)
+            return 2
+        for p in problems:
+            print(f"notebook {Path(args.notebook).name}: {p}", file=sys.stderr)
+        return 1 if problems else 0
 
     src = Path(args.notebook).resolve()
     if not src.is_file():
@@ -267,6 +348,12 @@ def main(argv: list[str]) -> int:
                 if not hidden:
                     print(f"  {label}: ok in {time.time() - t:.1f} s", file=sys.stderr)
                 prev_label = label
+        if failure is None:
+            problems = output_problems(nb, labels)
+            for p in problems:
+                print(f"notebook {name}: {'' if args.strict_outputs else 'warning: '}{p}", file=sys.stderr)
+            if problems and args.strict_outputs:
+                failure = f"{len(problems)} output problem(s) (listed above; --strict-outputs)"
     except RunFailed as e:
         failure = str(e)
     except Exception as e:  # kernel start failures and the like

@@ -96,7 +96,8 @@ notebooks=(notebooks/*.ipynb)
 echo "== notebooks, smoke profile (${#notebooks[@]})"
 for nb in "${notebooks[@]}"; do
   t=$SECONDS
-  if node --import tsx scripts/notebook.ts "$nb" --profile smoke; then
+  # --strict-outputs: a raw object dump, text shown twice in a cell or a text table over 120 columns fails the notebook
+  if node --import tsx scripts/notebook.ts "$nb" --profile smoke --strict-outputs; then
     ok
   else
     bad "notebook $nb (smoke profile)"

@@ -5,9 +5,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as util from "node:util";
 import { spawnSync } from "node:child_process";
 import { barFigure, lineFigure, logTicks, scatterFigure } from "../lib/notebook/plots";
-import { CHROMIUM_PATH, closeFigureExporter, describeFigure, exportFigure, showFigure } from "../lib/notebook/render";
+import { CHROMIUM_PATH, closeFigureExporter, describeFigure, exportFigure, figureBundle, showFigure } from "../lib/notebook/render";
 
 const REPO = path.resolve(__dirname, "..");
 
@@ -74,6 +75,24 @@ test("exportFigure writes a valid PNG, an SVG with text and a self-contained HTM
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-plots-"));
   const out = await exportFigure(sweepFigure(), "ablation", { dir, width: 700, height: 450, scale: 2 });
   assert.equal(out.png, path.join(dir, "ablation.png"));
+  // it prints as its one line (console.log, or a notebook cell ending in it), not as a raw { html, png, svg } object
+  const line = `figure ablation: ${path.relative(REPO, dir)}/ablation.{png,svg,html}`;
+  assert.equal(util.inspect(out), line);
+  assert.equal(String(out), line);
+  assert.equal(util.format("%s", out), line);
+
+  // the notebook bundle: Plotly JSON at the layout size; for static viewers the same 2× PNG in an <img> sized to the
+  // layout; no image/png entry (jupyterlab-plotly would show it at its pixel size until the mouse enters it)
+  const bundle = figureBundle(sweepFigure(), "text", { width: 700, height: 450 }, fs.readFileSync(out.png!));
+  assert.deepEqual(Object.keys(bundle).sort(), ["application/vnd.plotly.v1+json", "text/html", "text/plain"]);
+  const layout = (bundle["application/vnd.plotly.v1+json"] as { layout: { width: number; height: number } }).layout;
+  assert.deepEqual([layout.width, layout.height], [700, 450]);
+  const img = /^<img src="data:image\/png;base64,([A-Za-z0-9+/=]+)" width="(\d+)" height="(\d+)"/.exec(bundle["text/html"] as string);
+  assert.ok(img, `text/html is one <img>: ${(bundle["text/html"] as string).slice(0, 80)}`);
+  assert.deepEqual([Number(img[2]), Number(img[3])], [700, 450], "displayed at the layout size");
+  const inner = Buffer.from(img[1], "base64");
+  assert.deepEqual([inner.readUInt32BE(16), inner.readUInt32BE(20)], [1400, 900], "with 2× pixels");
+  assert.deepEqual(Object.keys(figureBundle(sweepFigure(), "text", { width: 700, height: 450 })).sort(), ["application/vnd.plotly.v1+json", "text/plain"], "no PNG: no text/html");
 
   const png = fs.readFileSync(out.png!);
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "PNG signature");
@@ -102,17 +121,42 @@ test("without Chromium exportFigure warns once and writes the HTML only", () => 
       const fig = p.lineFigure([{ name: "a", x: [1, 2], y: [1, 2] }], { x: "x", y: "y" });
       const a = await p.exportFigure(fig, "one", { dir: ${JSON.stringify(dir)} });
       const b = await p.exportFigure(fig, "two", { dir: ${JSON.stringify(dir)} });
-      console.log(JSON.stringify([a, b]));
+      console.log(JSON.stringify([a, b, String(a)]));
     })();`;
   const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
     cwd: REPO, encoding: "utf8", env: { ...process.env, TVQ_CHROMIUM: "/nonexistent/chromium" }, timeout: 60_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  const [a, b] = JSON.parse(r.stdout.trim().split("\n").pop()!) as Array<Record<string, string>>;
-  assert.deepEqual(Object.keys(a), ["html"]);
-  assert.deepEqual(Object.keys(b), ["html"]);
+  const [a, b, line] = JSON.parse(r.stdout.trim().split("\n").pop()!) as [Record<string, string>, Record<string, string>, string];
+  assert.deepEqual([a.html, a.png, a.svg], [path.join(dir, "one.html"), undefined, undefined]);
+  assert.deepEqual([b.html, b.png, b.svg], [path.join(dir, "two.html"), undefined, undefined]);
+  assert.equal(line, `figure one: ${path.relative(REPO, dir)}/one.html (no PNG/SVG: Chromium unavailable)`);
   assert.deepEqual(fs.readdirSync(dir).sort(), ["one.html", "two.html"]);
   assert.equal((r.stderr.match(/\/nonexistent\/chromium not found/g) ?? []).length, 1, `warned once:\n${r.stderr}`);
 });
 
 after(() => closeFigureExporter());
+
+test("learningCurveFigure with nats: the same curves × ln 2, axis in nats per token (the unit for BPE data)", async () => {
+  const { learningCurveFigure } = await import("../lib/notebook/figures/curves");
+  const history = [1, 2, 3].map((step) => ({ step, loss: 0, bpb: 2 * step, commit: 0, lr: 0, gradNorm: 0, codeUsage: 1, codeEntropy: 1, tokensPerSec: 1, elapsed: step }));
+  const evals = [{ step: 3, split: "validation", loss: 4.2, bpb: 0, ppl: 0, tokens: 1, windows: 1, nats: 1 }];
+  const bits = learningCurveFigure([{ name: "VQ", history, evals }], { smooth: 1 });
+  const nats = learningCurveFigure([{ name: "VQ", history, evals }], { smooth: 1, nats: true });
+  (nats.data[0].y as number[]).forEach((v, i) => assert.ok(Math.abs(v - (bits.data[0].y as number[])[i] * Math.LN2) < 1e-12));
+  assert.ok(Math.abs((nats.data[1].y as number[])[0] - 4.2) < 1e-12, "validation loss is already in nats");
+  assert.equal(((nats.layout.yaxis as { title: { text: string } }).title.text), "loss (nats per token)");
+  assert.equal(((bits.layout.yaxis as { title: { text: string } }).title.text), "loss (bits per byte)");
+});
+
+test("samplesAndRealPNG: samples above real images, cropped to the sampled rows; bad rows or too few real images throw", async () => {
+  const { samplesAndRealPNG, pngSize } = await import("../lib/notebook/images");
+  const img = (v: number) => new Uint8Array(28 * 28).fill(v);
+  const png = samplesAndRealPNG([img(200), img(100), img(50)], [img(0), img(0), img(0), img(9)], [28, 28, 1], { rows: 2 });
+  // 3 columns of 28 px with 1 px gaps, 2 grid rows (samples, real) of 2 px with a 1 px gap, zoomed 8× (≤ 8 rows)
+  assert.deepEqual(pngSize(png), { width: (3 * 28 + 2) * 8, height: (2 * 2 + 1) * 8 });
+  assert.deepEqual(pngSize(samplesAndRealPNG([img(1)], [img(2)], [28, 28, 1])), { width: 28 * 4, height: (2 * 28 + 1) * 4 });
+  assert.throws(() => samplesAndRealPNG([img(1)], [img(2)], [28, 28, 1], { rows: 29 }), /rows = 29; give a whole number from 1 to the image height 28/);
+  assert.throws(() => samplesAndRealPNG([img(1), img(1)], [img(2)], [28, 28, 1]), /2 samples but only 1 real images/);
+  assert.throws(() => pngSize(Buffer.from("not a png at all, really not")), /not a PNG/);
+});

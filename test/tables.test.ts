@@ -62,3 +62,30 @@ test("saveTable: CSV round trip; .arrow writes Arrow IPC plus a CSV twin; bad ex
   assert.throws(() => saveTable(t, path.join(dir, "t.xlsx")), /must end in \.csv or \.arrow/);
   assert.throws(() => readTable(path.join(dir, "missing.csv")), /does not exist/);
 });
+
+test("tableText keeps a wide table within the width: text cells wrap at spaces, titles after _ . -, numbers never", () => {
+  const long = "val_bpb: cache-on 8.6435 ± 0.0000 (n=1) → cache-off 8.6523 ± 0.0000 (n=1), Δ = +0.0089; no test with fewer than 2 runs";
+  const t = aq.table({ quantity: ["validation bpb, cache off vs on"], ours: [long], tokens_per_s_mean: [11034], verdict: ["too few runs"] });
+  const text = tableText(t, { width: 60 });
+  const lines = text.split("\n");
+  assert.ok(Math.max(...lines.map((l) => l.length)) <= 60, `widest line ${Math.max(...lines.map((l) => l.length))} > 60:\n${text}`);
+  assert.match(lines[0] + "\n" + lines[1], /tokens_per_s_\n.*\bmean\b/, "the numeric column's title wrapped after an underscore");
+  assert.ok(lines.length > 4, "the long cell wrapped onto more lines");
+  assert.equal(lines.join(" ").replace(/\s+/g, " ").includes("no test with fewer than 2 runs"), true, "no words lost in the wrap");
+  assert.match(text, /\b11,034\b/, "the number is whole on one line");
+  // the same table without a width limit is one line per row, 3 lines in all
+  assert.equal(tableText(t, { width: 1000 }).split("\n").length, 3);
+  // a table that cannot shrink further (one long word) is left as is rather than cutting the word
+  const word = "x".repeat(130);
+  assert.equal(tableText(aq.table({ run: [word] })).split("\n")[2], word);
+});
+
+test("meanStdTable: each _mean/_std pair becomes one 'mean ± std' column with the mean's decimals", async () => {
+  const { meanStdTable } = await import("../lib/notebook/tables");
+  const s = aq.table({ S: [4, 8], val_bpb_mean: [8.64941, 8.6], val_bpb_std: [0.01234, 0], n: [3, 3] });
+  assert.deepEqual(meanStdTable(s, { labels: { val_bpb: "val bpb" } }).objects(), [
+    { S: 4, "val bpb": "8.649 ± 0.012", n: 3 },
+    { S: 8, "val bpb": "8.600 ± 0.000", n: 3 },
+  ]);
+  assert.deepEqual(meanStdTable(aq.table({ x_mean: [NaN], x_std: [NaN] })).objects(), [{ x: "—" }]);
+});

@@ -1,16 +1,18 @@
 /**
  * Showing and exporting figures (lib/notebook/plots.ts builds them). `showFigure` puts one output in a notebook
- * with the interactive Plotly JSON, a PNG (for static viewers) and text. `exportFigure` writes
- * figures/<name>.html (self-contained), .png and .svg; `showAndExport` does both with the profile in the file name
+ * with the interactive Plotly JSON, a PNG shown at the layout's size by static viewers (figureBundle) and text.
+ * `exportFigure` writes figures/<name>.html (self-contained), .png and .svg and returns them as an object that
+ * prints as one line; `showAndExport` does both with the profile in the file name
  * and prints one line. PNG and SVG come from plotly.js running in ONE shared headless Chromium per process
  * (playwright-core), started on first use and closed after a short idle time, at kernel shutdown, or by
  * `closeFigureExporter()`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as util from "node:util";
 import { CHROMIUM_PATH, PATHS, ROOT, atomicWrite, checkFileName, ensureDir } from "../util/io";
 import { profiledName } from "./profiles";
-import { displayBundle, inTslab, onKernelShutdown } from "../util/display";
+import { displayBundle, escapeHtml, inTslab, onKernelShutdown } from "../util/display";
 import type { PlotlyFigure } from "./plots";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -165,8 +167,28 @@ export function describeFigure(fig: PlotlyFigure, name?: string): string {
 }
 
 /**
- * Shows a figure in a notebook as ONE output: interactive Plotly JSON, a PNG fallback and text.
- * Outside a tslab kernel it only prints the text line.
+ * The display bundle of a figure. JupyterLab (jupyterlab-plotly) draws the Plotly JSON at the layout's size at
+ * once. Static viewers (nbconvert HTML, GitHub) do not know that mime type and show the `text/html` form: the PNG,
+ * rendered at `scale` × the layout size for sharp text, in an <img> whose width and height are the layout size.
+ * The PNG is deliberately NOT an `image/png` entry: jupyterlab-plotly shows an `image/png` of the bundle at its
+ * pixel size (2× too large, ignoring the output metadata) until the mouse enters it.
+ * @param png the rendered PNG, or undefined when Chromium is unavailable (then text is the static form)
+ */
+export function figureBundle(fig: PlotlyFigure, text: string, size: { width: number; height: number }, png?: Buffer): Record<string, unknown> {
+  const bundle: Record<string, unknown> = {
+    "application/vnd.plotly.v1+json": { data: fig.data, layout: { ...fig.layout, width: size.width, height: size.height } },
+    "text/plain": text,
+  };
+  if (png) {
+    bundle["text/html"] = `<img src="data:image/png;base64,${png.toString("base64")}" width="${size.width}" height="${size.height}" ` +
+      `style="max-width:100%;height:auto" alt="${escapeHtml(text)}">`;
+  }
+  return bundle;
+}
+
+/**
+ * Shows a figure in a notebook as ONE output (figureBundle): interactive Plotly JSON, a PNG for static viewers
+ * and text. Outside a tslab kernel it only prints the text line.
  * @param fig the figure
  * @param opts.name a name for the text form; width/height in CSS pixels
  */
@@ -178,19 +200,30 @@ export async function showFigure(fig: PlotlyFigure, opts: { name?: string; width
   }
   const size = { width: opts.width ?? FIGURE_SIZE.width, height: opts.height ?? FIGURE_SIZE.height, scale: FIGURE_SIZE.scale };
   const png = await renderFigure(fig, "png", size);
-  const bundle: Record<string, unknown> = {
-    "application/vnd.plotly.v1+json": { data: fig.data, layout: { ...fig.layout, width: size.width, height: size.height } },
-    "text/plain": text,
-  };
-  if (png) bundle["image/png"] = png.toString("base64");
-  displayBundle(bundle, { metadata: png ? { "image/png": { width: size.width, height: size.height } } : {} });
+  displayBundle(figureBundle(fig, text, size, png));
 }
 
-/** Files written by exportFigure (png/svg absent when Chromium is unavailable). */
-export interface ExportedFigure {
-  html: string;
+/**
+ * Files written by exportFigure (png/svg absent when Chromium is unavailable). Prints as its one line
+ * ("figure <stem>: figures/<stem>.{png,svg,html}"), also through console.log or as a cell's last value.
+ */
+export class ExportedFigure {
   png?: string;
   svg?: string;
+  constructor(readonly stem: string, readonly html: string) {}
+
+  /** The extensions written, in the order of the line. */
+  kinds(): string[] {
+    return (["png", "svg", "html"] as const).filter((k) => this[k] !== undefined);
+  }
+
+  toString(): string {
+    return exportLine(this.stem, path.dirname(this.html), this.kinds()) + (this.png ? "" : " (no PNG/SVG: Chromium unavailable)");
+  }
+
+  [util.inspect.custom](): string {
+    return this.toString();
+  }
 }
 
 /**
@@ -198,13 +231,14 @@ export interface ExportedFigure {
  * @param fig the figure
  * @param name file stem, e.g. "10-codebook-size-bpb" (letters, digits, . _ - only)
  * @param opts.dir output folder (default figures/); width/height in CSS pixels; scale for the PNG
+ * @returns the files; it prints as one line naming them
  */
 export async function exportFigure(fig: PlotlyFigure, name: string,
   opts: { dir?: string; width?: number; height?: number; scale?: number } = {}): Promise<ExportedFigure> {
   checkFileName("exportFigure: name", name, "it becomes a file name");
   const dir = ensureDir(opts.dir ?? PATHS.figures);
   const size = { width: opts.width ?? FIGURE_SIZE.width, height: opts.height ?? FIGURE_SIZE.height, scale: opts.scale ?? FIGURE_SIZE.scale };
-  const out: ExportedFigure = { html: path.join(dir, `${name}.html`) };
+  const out = new ExportedFigure(name, path.join(dir, `${name}.html`));
   atomicWrite(out.html, figureHtml(fig, name, size));
   const png = await renderFigure(fig, "png", size);
   if (png) atomicWrite((out.png = path.join(dir, `${name}.png`)), png);
@@ -217,7 +251,7 @@ export async function exportFigure(fig: PlotlyFigure, name: string,
  * A notebook's one call per figure: shows `fig` (interactive in JupyterLab, a one-line description elsewhere) and
  * exports it as `figures/<name>[-<profile>].{html,png,svg}` (the profile suffix only outside the default run, so
  * a smoke run never overwrites the recorded figures), then prints one line naming the files written. Returns
- * nothing, so a cell ending in it shows no echoed value (exportFigure returns the files).
+ * nothing, so a cell ending in it shows no echoed value (exportFigure returns the files, printed as the same line).
  * @param name file stem without the profile, e.g. "10-codebook-size-bpb"
  * @param profile the notebook's profile parameter
  */
@@ -225,9 +259,7 @@ export async function showAndExport(fig: PlotlyFigure, name: string, profile: st
   opts: { dir?: string; width?: number; height?: number } = {}): Promise<void> {
   const stem = profiledName(name, profile);
   await showFigure(fig, { name: stem, width: opts.width, height: opts.height });
-  const out = await exportFigure(fig, stem, opts);
-  const kinds = (["png", "svg", "html"] as const).filter((k) => out[k]);
-  console.log(exportLine(stem, path.dirname(out.html), kinds) + (out.png ? "" : " (no PNG/SVG: Chromium unavailable)"));
+  console.log(String(await exportFigure(fig, stem, opts)));
 }
 
 /**

@@ -19,6 +19,7 @@ type Rows = Array<Record<string, unknown>>;
 /**
  * One row describing an ablation: the knob's values, the base model and the run length. A config column that
  * differs between the settings lists the value per setting ("16, 8, 4, 2"), unless it only repeats the knob's.
+ * One seed reads "seed 0" (a bare "0" under "seeds" reads as zero seeds), several "0, 1, 2".
  */
 export function ablationSetup(base: AblationBase, settings: AblationSetting[]): Table {
   const knob = ablationKnob(settings);
@@ -36,7 +37,7 @@ export function ablationSetup(base: AblationBase, settings: AblationSetting[]): 
     if (new Set(per).size === 1) row[name] = per[0];
     else if (list !== values) row[name] = list;
   }
-  Object.assign(row, { updates: base.steps, seeds: base.seeds.join(", "), "val tokens scored": base.evalTokens });
+  Object.assign(row, { updates: base.steps, seeds: base.seeds.length === 1 ? `seed ${base.seeds[0]}` : base.seeds.join(", "), "val tokens scored": base.evalTokens });
   return aq.from([row]);
 }
 
