@@ -74,13 +74,19 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-function suggestion(name: string, spec: FlagSpec): string {
-  const bare = name.replace(/^-+/, "");
-  const close = Object.keys(spec)
-    .map((k) => ({ k, d: k.startsWith(bare) || bare.startsWith(k) ? 1 : editDistance(bare.toLowerCase(), k.toLowerCase()) }))
-    .filter((c) => c.d <= Math.max(1, Math.floor(bare.length / 3)))
+/** The choice closest to `value` (a prefix either way, or within an edit distance of a third of its length), if any. */
+export function closestChoice(value: string, choices: readonly string[]): string | undefined {
+  const v = value.toLowerCase();
+  const close = choices
+    .map((k) => ({ k, d: k.toLowerCase().startsWith(v) || v.startsWith(k.toLowerCase()) ? 1 : editDistance(v, k.toLowerCase()) }))
+    .filter((c) => c.d <= Math.max(1, Math.floor(value.length / 3)))
     .sort((a, b) => a.d - b.d);
-  return close.length ? `; did you mean --${close[0].k}?` : "";
+  return close[0]?.k;
+}
+
+function suggestion(name: string, spec: FlagSpec): string {
+  const close = closestChoice(name.replace(/^-+/, ""), Object.keys(spec));
+  return close !== undefined ? `; did you mean --${close}?` : "";
 }
 
 /** The flag a parseArgs message is about ("Option '--out <value>' argument missing" → "out"). */

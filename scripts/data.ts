@@ -6,16 +6,21 @@ import * as path from "node:path";
 import { loadRunModel, readRunConfig } from "../lib/train/run-folder";
 import { describeBackend, initBackend } from "../lib/runtime/backend";
 import type { Model } from "../lib/nn/params";
-import { FlagSpec, Flags, UsageError, applySettings } from "./args";
+import { FlagSpec, Flags, UsageError, applySettings, closestChoice } from "./args";
 import { DATASET_NAMES, Dataset, LoadOptions, loadDataset } from "../lib/data/datasets";
 
-/** "foldoc" → "foldoc"; "./my.txt" (an existing file, not a dataset name) → "file:./my.txt". */
+/**
+ * "foldoc" → "foldoc"; "./my.txt" (an existing file, not a dataset name) → "file:./my.txt". Anything else throws,
+ * naming the datasets and the closest one (train and eval call this before the backend starts).
+ */
 export function datasetSpec(spec: string): string {
   const base = spec.split(":")[0];
   const known = DATASET_NAMES.some((n) => n === base || n.startsWith(`${base}:`));
   if (known) return spec;
   if (fs.existsSync(spec)) return `file:${spec}`;
-  throw new Error(`--data ${JSON.stringify(spec)} is neither a dataset (${DATASET_NAMES.join(", ")}) nor an existing file`);
+  const close = closestChoice(base, DATASET_NAMES.map((n) => n.split(":")[0]));
+  throw new Error(`--data ${JSON.stringify(spec)} is neither a dataset (${DATASET_NAMES.join(", ")}) nor an existing file` +
+    (close !== undefined && close !== base ? `; did you mean ${close}?` : ""));
 }
 
 /** Loads the dataset and fits cfg.model.vocabSize to its tokenizer (unless vocabExplicit), logging to stderr. */
@@ -26,6 +31,15 @@ export function loadCliDataset(spec: string, cfg: Config, vocabExplicit: boolean
     cfg.model.vocabSize = ds.vocabSize;
   }
   return ds;
+}
+
+/** The preset --preset names, as a fresh copy; an unknown name is a UsageError naming the presets and the closest. */
+export function presetOf(name: string): Config {
+  if (!presetNames().includes(name)) {
+    const close = closestChoice(name, presetNames());
+    throw new UsageError(`--preset ${name}: no such preset; use one of ${presetNames().join(", ")}${close !== undefined ? `; did you mean ${close}?` : ""}`);
+  }
+  return getPreset(name);
 }
 
 /** The flags of eval and sample that check a run folder against the preset it was trained with. */
@@ -44,7 +58,7 @@ function requestedRunConfig(flags: Flags, outDir: string): Config | undefined {
     if (sets.length) throw new UsageError("--set only makes sense with --preset (the run's own config is used otherwise)");
     return undefined;
   }
-  const requested = getPreset(String(flags.preset));
+  const requested = presetOf(String(flags.preset));
   applySettings(requested, sets);
   requested.model.vocabSize = readRunConfig(outDir).model.vocabSize;
   return requested;

@@ -28,7 +28,7 @@ const CLI: CommandSpec = {
     out: { kind: "string", value: "DIR", help: "the run folder (its config.json, tokenizer.json and last checkpoint)", default: "required" },
     split: { kind: "string", value: "validation|test", help: "the split to score (train also works)", default: "test" },
     all: { kind: "boolean", help: "score every window of the split (minutes for a large split: the ETA says how many)" },
-    tokens: { kind: "number", help: "score the first windows covering this many tokens", default: "the run's train.evalTokens, or the whole split when that is 0", integer: true, min: 1 },
+    tokens: { kind: "number", help: "score the first windows covering this many tokens (0 = the whole split, as --all)", default: "the run's train.evalTokens, or the whole split when that is 0", integer: true, min: 0 },
     data: { kind: "string", value: "NAME|FILE", help: "evaluate on another dataset or file, with the run's tokenizer", default: "the run's dataset" },
     ...RUN_CHECK_FLAGS,
     json: { kind: "boolean", help: "print only the JSON line (as written to <out>/eval-<split>.json) instead of the report" },
@@ -71,10 +71,11 @@ async function main(): Promise<void> {
   const { flags } = parseCommand(CLI);
   const split = String(flags.split ?? "test");
   if (split !== "validation" && split !== "test" && split !== "train") throw new UsageError(`--split ${split}: use validation or test (or train)`);
-  if (flags.all && flags.tokens !== undefined) throw new UsageError(`--all and --tokens ${flags.tokens} disagree: --all scores the whole split, --tokens N its first windows; give one`);
+  if (flags.all && flags.tokens !== undefined && flags.tokens !== 0) throw new UsageError(`--all and --tokens ${flags.tokens} disagree: --all scores the whole split, --tokens N its first windows; give one`);
+  const dataSpec = flags.data === undefined ? undefined : datasetSpec(String(flags.data)); // before the backend starts
   const { outDir, model, config, step } = await loadCliRun(flags);
   try {
-    const ds = loadRunDataset(outDir, flags.data === undefined ? undefined : datasetSpec(String(flags.data)));
+    const ds = loadRunDataset(outDir, dataSpec);
     const runBudget = config.train.evalTokens;
     const maxTokens = flags.all ? 0 : flags.tokens !== undefined ? Number(flags.tokens) : runBudget;
     const budget = flags.tokens !== undefined ? `the first windows covering --tokens ${n(maxTokens)}`

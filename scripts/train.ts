@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeBackend, initBackend } from "../lib/runtime/backend";
-import { Config, getPreset, presetNames, validateConfig } from "../lib/config";
+import { Config, presetNames, validateConfig } from "../lib/config";
 import { PATHS } from "../lib/util/io";
 import { disposeModel } from "../lib/nn/params";
 import { trainRun } from "../lib/train/loop";
@@ -13,7 +13,7 @@ import { RunInterruptedError } from "../lib/train/interrupt";
 import { RUN_FILES, checkOutDir, readRunConfig, readRunData } from "../lib/train/run-folder";
 import { TokenizerJSON } from "../lib/data/vocab";
 import { CommandSpec, UsageError, applySettings, parseCommand, parseFlags, runMain } from "./args";
-import { loadCliDataset } from "./data";
+import { datasetSpec, loadCliDataset, presetOf } from "./data";
 
 const CLI: CommandSpec = {
   command: "npm run train",
@@ -26,11 +26,11 @@ const CLI: CommandSpec = {
     out: { kind: "string", value: "DIR", help: "run folder; an existing one is refused unless --resume or --restart", default: "runs/<preset>-<data>" },
     resume: { kind: "boolean", help: "continue the run in --out from its last checkpoint (refused when its history has no loadable checkpoint: see --restart)" },
     restart: { kind: "boolean", help: "train the run in --out again from step 0; its old history and checkpoint are kept as *.<time>.bak, never deleted (reuses the run's config and data unless given)" },
-    steps: { kind: "number", help: "parameter updates in the run (sets train.maxSteps, the schedule length); with --resume, not below the step already reached", default: "the preset's train.maxSteps" },
-    seed: { kind: "number", value: "S", help: "seed of initialization, data order and dropout (sets train.seed)", default: "the preset's train.seed" },
+    steps: { kind: "number", integer: true, min: 1, help: "parameter updates in the run (sets train.maxSteps, the schedule length); with --resume, not below the step already reached", default: "the preset's train.maxSteps" },
+    seed: { kind: "number", value: "S", integer: true, min: 0, help: "seed of initialization, data order and dropout (sets train.seed)", default: "the preset's train.seed" },
     set: { kind: "list", value: "section.field=value", help: "override a config field, e.g. --set train.lrMax=1e-3 --set model.nCode=32", default: "none" },
     tokenizer: { kind: "string", value: "bytes|bpe", help: "text tokenizer; bpe is trained on the train split and saved with the run", default: "bytes" },
-    "bpe-vocab": { kind: "number", help: "vocabulary size of a new BPE tokenizer", default: "4096" },
+    "bpe-vocab": { kind: "number", integer: true, above: 259, max: 65536, help: "vocabulary size of a new BPE tokenizer (259 byte and special ids, plus one per merge)", default: "4096" },
     quiet: { kind: "boolean", help: "no progress bar" },
   },
   examples: [
@@ -48,12 +48,18 @@ const CLI: CommandSpec = {
 /** The config a command line asks for: preset (or the run's saved config when resuming) + flags. */
 function requestedConfig(flags: ReturnType<typeof parseFlags>, outDir: string): Config {
   let cfg: Config;
-  if (flags.preset !== undefined) cfg = getPreset(String(flags.preset));
+  if (flags.preset !== undefined) cfg = presetOf(String(flags.preset));
   else if (flags.resume || flags.restart) cfg = readRunConfig(outDir);
   else throw new UsageError(`--preset is required (one of ${presetNames().join(", ")})`);
   applySettings(cfg, flags.set as string[]);
   if (flags.steps !== undefined) cfg.train.maxSteps = Number(flags.steps);
   if (flags.seed !== undefined) cfg.train.seed = Number(flags.seed);
+  // checked before the backend starts and the data loads: a bad --set is a command-line error (exit 2)
+  try {
+    validateConfig(cfg);
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n(fix the value on the command line: --set section.field=value, --steps or --seed)`);
+  }
   return cfg;
 }
 
@@ -61,9 +67,15 @@ async function main(): Promise<void> {
   const { flags } = parseCommand(CLI);
   if (flags.resume && flags.restart) throw new UsageError("--resume and --restart exclude each other: --resume continues the run, --restart trains it again from step 0");
   const reuse = Boolean(flags.resume || flags.restart); // the run in --out gives the defaults
+  if (!reuse && flags.preset === undefined && flags.data === undefined) {
+    throw new UsageError("--preset and --data are required, e.g. --preset tiny --data foldoc (--resume / --restart with --out reuse a run's own)");
+  }
+  if (flags.preset !== undefined) presetOf(String(flags.preset)); // an unknown preset is refused first
   if (flags.data === undefined && !(reuse && flags.out !== undefined)) {
     throw new UsageError("--data is required: a dataset name or the path of a file");
   }
+  if (flags.data !== undefined) datasetSpec(String(flags.data)); // before the run folder is touched
+  if (flags.tokenizer !== undefined && flags.tokenizer !== "bytes" && flags.tokenizer !== "bpe") throw new UsageError(`--tokenizer ${flags.tokenizer}: use bytes or bpe`);
   const outDir = path.resolve(flags.out !== undefined ? String(flags.out) :
     path.join(PATHS.runs, `${flags.preset ?? "run"}-${path.basename(String(flags.data)).replace(/[^A-Za-z0-9._-]/g, "_")}`));
   checkOutDir(outDir, reuse); // before loading any data
@@ -75,7 +87,6 @@ async function main(): Promise<void> {
   const info = await initBackend();
   console.error(describeBackend(info));
   const tokenizer = saved ? saved.tokenizerJSON : flags.tokenizer === undefined ? undefined : String(flags.tokenizer);
-  if (typeof tokenizer === "string" && tokenizer !== "bytes" && tokenizer !== "bpe") throw new UsageError(`--tokenizer ${tokenizer}: use bytes or bpe`);
   const data = loadCliDataset(dataSpec, cfg, (flags.set as string[]).some((s) => s.startsWith("model.vocabSize=")),
     { tokenizer: tokenizer as "bytes" | "bpe" | TokenizerJSON | undefined, bpeVocabSize: flags["bpe-vocab"] as number | undefined });
   validateConfig(cfg);

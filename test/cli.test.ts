@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CommandSpec, UsageError, helpText, parseFlags, parseFlagsAndPositionals } from "../scripts/args";
+import { CommandSpec, UsageError, closestChoice, helpText, parseFlags, parseFlagsAndPositionals } from "../scripts/args";
 
 const REPO = path.resolve(__dirname, "..");
 const SCRIPTS = (JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
@@ -62,7 +62,17 @@ test("the TypeScript CLIs exit 2 on bad command lines, naming the flag and the f
     ["train.ts", ["--steps", "ten"], /--steps must be a number, got "ten"/],
     ["train.ts", ["--out"], /--out needs a value/],
     ["train.ts", ["--quiet=yes"], /--quiet takes no value \(or =true \/ =false\)/],
+    ["train.ts", [], /--preset and --data are required, e\.g\. --preset tiny --data foldoc/],
+    ["train.ts", ["--preset", "tinyy", "--data", "foldoc"], /--preset tinyy: no such preset; use one of .*tiny.*; did you mean tiny\?/],
+    ["train.ts", ["--preset", "tiny", "--data", "foldoc", "--steps", "0"], /--steps 0: use an integer ≥ 1/],
+    ["train.ts", ["--preset", "tiny", "--data", "foldoc", "--seed", "1.5"], /--seed 1\.5: use an integer ≥ 0/],
+    ["train.ts", ["--preset", "tiny", "--data", "foldoc", "--bpe-vocab", "259"], /--bpe-vocab 259: use an integer in \(259, 65536\]/],
+    ["train.ts", ["--preset", "tiny", "--data", "foldoc", "--tokenizer", "bp"], /--tokenizer bp: use bytes or bpe/],
+    // a config the command line makes invalid is refused before the backend starts or the data loads
+    ["train.ts", ["--preset", "tiny", "--data", "foldoc", "--out", "/nonexistent/x", "--set", "model.blockLen=7"], /model\.blockLen = 7: L must divide[\s\S]*fix the value on the command line/],
     ["eval.ts", ["stray"], /unexpected argument "stray": flags look like --name value/],
+    ["eval.ts", ["--out", "/nonexistent/run", "--all", "--tokens", "64"], /--all and --tokens 64 disagree: --all scores the whole split/],
+    ["equivalence.ts", ["--T", "48", "--L", "5"], /--L 5 does not divide --T 48/],
     ["equivalence.ts", ["--cache", "maybe"], /--cache maybe: use on or off/],
     ["download-data.ts", ["enwik9"], /unknown dataset "enwik9"; use enwik8, pg19, imagenet64/],
     ["notebook.ts", ["x.ipynb", "--profile", "smok"], /--profile smok: use smoke or default/],
@@ -71,6 +81,7 @@ test("the TypeScript CLIs exit 2 on bad command lines, naming the flag and the f
   for (const [script, args, message] of cases) {
     const r = ts(script, args);
     assert.equal(r.status, 2, `${script} ${args.join(" ")}: exit ${r.status}\n${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /^backend: /m, `${script} ${args.join(" ")}: refused before the backend starts`);
     assert.match(r.stderr, message, `${script} ${args.join(" ")}`);
     assert.match(r.stderr, /usage: /, `${script} ${args.join(" ")} prints the usage line`);
   }
@@ -114,4 +125,14 @@ test("helpText: usage line, every flag with its meaning and default, positionals
   assert.match(h, /--tag K=V +labels \(repeatable\)/);
   assert.match(h, /-h, --help +print this help and exit/);
   assert.match(h, /exit codes: 0 ok\n\nexample:\n {2}npm run demo -- a\.txt --level 2$/);
+});
+
+test("closestChoice: a prefix either way or a small edit distance, else nothing", () => {
+  const presets = ["paper-enwik8", "paper-pg19", "tiny", "cpu-small"];
+  assert.equal(closestChoice("tinyy", presets), "tiny");
+  assert.equal(closestChoice("TINY", presets), "tiny");
+  assert.equal(closestChoice("cpu-smal", presets), "cpu-small");
+  assert.equal(closestChoice("paper-pg91", presets), "paper-pg19");
+  assert.equal(closestChoice("gpt", presets), undefined);
+  assert.equal(closestChoice("foldocc", ["enwik8", "foldoc", "gcide"]), "foldoc");
 });
