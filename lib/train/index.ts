@@ -1,4 +1,4 @@
-/** Training and using a model: the truncated-backprop loop and its updates, opening, locking and resuming a run folder, stopping on a signal, optimizers, checkpoints, evaluation (bpb, perplexity), sampling, the memory check before a run. */
+/** Training and using a model: the truncated-backprop loop and its updates, opening, locking and resuming a run folder, stopping on a signal, optimizers, checkpoints, evaluation (bpb, perplexity), sampling, the memory check before a run, TensorBoard event files. */
 export * from "./checkpoint";
 export * from "./evaluate";
 export * from "./interrupt";
@@ -10,3 +10,4 @@ export * from "./resume";
 export * from "./run-folder";
 export * from "./sample";
 export * from "./step";
+export * from "./tensorboard";
