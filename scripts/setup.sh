@@ -9,17 +9,20 @@
 #   4. Debian chromium for PNG/SVG figure export (only as root with apt; otherwise a message, and export skips them)
 #   5. the offline data sets into data/cache/ (scripts/fetch-data.sh)
 #   6. the native TensorFlow backend (scripts/setup-native.sh, optional)
-# Usage: bash scripts/setup.sh      (npm run setup)
+#   7. with --gpu only: the CUDA build of TensorFlow for the gpu backend (scripts/setup-gpu.sh, about 4 GB)
+# Usage: bash scripts/setup.sh [--gpu]      (npm run setup, npm run setup -- --gpu)
 set -euo pipefail
 usage() {
   cat <<'EOF_USAGE'
-usage: npm run setup   (or: bash scripts/setup.sh)
+usage: npm run setup [-- --gpu]   (or: bash scripts/setup.sh [--gpu])
 
 Installs everything the kit needs into the checkout, idempotently (a second run takes seconds): npm packages,
 the Python venv with JupyterLab, the tslab kernel, Chromium for figure export (as root with apt), the offline
 data sets (scripts/fetch-data.sh) and the native TensorFlow backend (scripts/setup-native.sh, optional).
 
 flags:
+  --gpu        also build the gpu backend: tfjs-node-gpu on the CUDA build of TensorFlow, with NVIDIA's CUDA
+               libraries from PyPI (scripts/setup-gpu.sh; about 2.5 GB of downloads, 4 GB in .native/; default: off)
   -h, --help   print this help and exit
 
 environment:
@@ -28,13 +31,17 @@ environment:
 
 example:
   npm run setup
+  npm run setup -- --gpu
 EOF_USAGE
 }
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  "") ;;
-  *) echo "setup: unknown argument '$1': setup takes no arguments (npm run setup -- --help)" >&2; exit 2 ;;
-esac
+GPU=0
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help) usage; exit 0 ;;
+    --gpu) GPU=1 ;;
+    *) echo "setup: unknown argument '$arg': the flags are --gpu and --help (npm run setup -- --help)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
@@ -148,6 +155,11 @@ if [ -f scripts/setup-native.sh ]; then
   if ! bash scripts/setup-native.sh; then
     warn "the native TensorFlow backend could not be set up (see above); the kit falls back to the wasm backend"
   fi
+fi
+
+# 7. gpu backend (issue 15), opt-in: asked for explicitly, so a failure fails the setup ---------------------------
+if [ "$GPU" = 1 ]; then
+  bash scripts/setup-gpu.sh || { echo "[setup] ERROR: the gpu backend could not be built (see above); everything else is set up" >&2; exit 1; }
 fi
 
 log "done in $((SECONDS - T0)) s"
