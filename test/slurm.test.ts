@@ -184,11 +184,12 @@ function slurmSkipReason(): string | false {
 }
 
 describe("a real single-node Slurm (slurmctld, slurmd, munge from Debian)", { skip: slurmSkipReason() }, () => {
-  const cluster = tmpDir("slurmd");
-  const conf = path.join(cluster, "slurm.conf");
+  let cluster = "", conf = ""; // made in before(), so a skipped suite leaves nothing behind
   const local = (cmd: string) => spawnSync("bash", [path.join(REPO, "scripts", "slurm-local.sh"), cmd, cluster], { encoding: "utf8", timeout: 600_000 });
 
   before(() => {
+    cluster = tmpDir("slurmd");
+    conf = path.join(cluster, "slurm.conf");
     const t0 = Date.now();
     const r = local("start");
     assert.equal(r.status, 0, `slurm-local.sh start failed:\n${r.stdout}\n${r.stderr}`);
@@ -197,6 +198,7 @@ describe("a real single-node Slurm (slurmctld, slurmd, munge from Debian)", { sk
   });
   const roots: string[] = [];
   after(() => {
+    if (!cluster) return;
     const r = local("stop");
     assert.equal(r.status, 0, r.stderr);
     for (const d of ["munged", "slurmctld", "slurmd"]) {
