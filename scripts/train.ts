@@ -9,6 +9,7 @@ import { Config, presetNames, validateConfig } from "../lib/config";
 import { PATHS } from "../lib/util/io";
 import { disposeModel } from "../lib/nn/params";
 import { trainRun } from "../lib/train/loop";
+import { reportsWordPerplexity } from "../lib/train/evaluate";
 import { RunInterruptedError } from "../lib/train/interrupt";
 import { RUN_FILES, checkOutDir, readRunConfig, readRunData } from "../lib/train/run-folder";
 import { TokenizerJSON } from "../lib/data/vocab";
@@ -19,7 +20,8 @@ const CLI: CommandSpec = {
   command: "npm run train",
   args: "--preset NAME --data NAME|FILE [--out DIR] [--resume | --restart] [--steps N] [--seed S] [--set section.field=value ...]",
   summary: "Trains one run (or resumes it from its last checkpoint). stdout: one JSON line per evaluation, then a summary " +
-    "line {val_bpb, val_loss, val_ppl, steps, tokens_per_s, out}; progress and the backend go to stderr.",
+    "line {val_bpb, val_loss (nats/token), val_ppl, steps, tokens_per_s, out}, with val_word_ppl for BPE runs; progress " +
+    "and the backend go to stderr.",
   flags: {
     preset: { kind: "string", value: "NAME", help: `config preset: ${presetNames().join(", ")}`, default: "required unless --resume / --restart, which reuse the run's own config" },
     data: { kind: "string", value: "NAME|FILE", help: "dataset name (e.g. foldoc, gcide, enwik8, gutenberg, pg19, fashion-mnist) or the path of any file, read as bytes", default: "required unless --resume / --restart, which reuse the run's dataset" },
@@ -90,11 +92,13 @@ async function main(): Promise<void> {
   const data = loadCliDataset(dataSpec, cfg, (flags.set as string[]).some((s) => s.startsWith("model.vocabSize=")),
     { tokenizer: tokenizer as "bytes" | "bpe" | TokenizerJSON | undefined, bpeVocabSize: flags["bpe-vocab"] as number | undefined });
   validateConfig(cfg);
+  // BPE runs also report word-level perplexity; byte-level runs report bits per byte only (lib/train/evaluate.ts)
+  const wordPpl = (v: number | undefined) => (reportsWordPerplexity(data.tokenizer.kind) && v !== undefined ? { val_word_ppl: v } : {});
   let res: Awaited<ReturnType<typeof trainRun>>;
   try {
     res = await trainRun({
       config: cfg, data, outDir, resume: Boolean(flags.resume), restart: Boolean(flags.restart), progress: !flags.quiet, exitOnSignal: true,
-      onEval: (e) => console.log(JSON.stringify({ event: "eval", step: e.step, val_loss: e.loss, val_bpb: e.bpb, val_ppl: e.ppl, tokens: e.tokens })),
+      onEval: (e) => console.log(JSON.stringify({ event: "eval", step: e.step, val_loss: e.loss, val_bpb: e.bpb, val_ppl: e.ppl, ...wordPpl(e.wordPpl), tokens: e.tokens })),
     });
   } catch (e) {
     if (!(e instanceof RunInterruptedError)) throw e;
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
   }
   disposeModel(res.model);
   console.log(JSON.stringify({
-    val_bpb: res.finalEval?.bpb, val_loss: res.finalEval?.loss, val_ppl: res.finalEval?.ppl, steps: res.steps,
+    val_bpb: res.finalEval?.bpb, val_loss: res.finalEval?.loss, val_ppl: res.finalEval?.ppl, ...wordPpl(res.finalEval?.wordPpl), steps: res.steps,
     tokens_per_s: Math.round(res.tokensPerSec), out: outDir,
   }));
 }
