@@ -13,7 +13,9 @@
  *     block RMS ≤ 1, multiplied by max(RMS(p), 1e-3).
  * sched(t) is a linear warmup from 0 to 1 over warmupSteps, then a cosine from 1 down to lrFinalFrac
  * (optax linear_schedule joined with cosine_decay_schedule(alpha = 0.1)); t counts updates from 0.
- * The codebooks are not touched here: their EMA is lib/nn/vq.ts.
+ * The codebooks are not touched here: their EMA is lib/nn/vq.ts. The update's constants are float32 scalar tensors
+ * made once per update (tf.mul(x, number) uploads a new scalar at every use; on native that is a binding call),
+ * bitwise the same values.
  */
 import * as tf from "../runtime/tf";
 import { OptimizerName, TrainConfig } from "../config";
@@ -142,17 +144,28 @@ function rms(x: tf.Tensor): tf.Scalar {
   return tf.sqrt(tf.mean(tf.square(x))) as tf.Scalar;
 }
 
+/** The constants of one AdamW update as scalar tensors, made once per update instead of once per use. */
+interface AdamScalars { b1: tf.Scalar; c1: tf.Scalar; b2: tf.Scalar; c2: tf.Scalar; bc1: tf.Scalar; bc2: tf.Scalar; eps: tf.Scalar }
+
+function adamScalars(cfg: OptimizerConfig, t: number): AdamScalars {
+  const s = (x: number) => tf.scalar(x);
+  return {
+    b1: s(cfg.adamB1), c1: s(1 - cfg.adamB1), b2: s(cfg.adamB2), c2: s(1 - cfg.adamB2),
+    bc1: s(1 - Math.pow(cfg.adamB1, t)), bc2: s(1 - Math.pow(cfg.adamB2, t)), eps: s(cfg.adamEps),
+  };
+}
+
 /** AdamW direction u = m̂/(√v̂ + ε) for one parameter; updates the slots m, v in place. g: any shape. */
-function adamDirection(opt: OptimizerState, cfg: OptimizerConfig, pname: string, g: tf.Tensor, t: number): tf.Tensor {
+function adamDirection(opt: OptimizerState, k: AdamScalars, pname: string, g: tf.Tensor): tf.Tensor {
   const m = opt.slots.get(`${pname}/m`)!;
   const v = opt.slots.get(`${pname}/v`)!;
-  const mNew = tf.add(tf.mul(m, cfg.adamB1), tf.mul(g, 1 - cfg.adamB1));
-  const vNew = tf.add(tf.mul(v, cfg.adamB2), tf.mul(tf.square(g), 1 - cfg.adamB2));
+  const mNew = tf.add(tf.mul(m, k.b1), tf.mul(g, k.c1));
+  const vNew = tf.add(tf.mul(v, k.b2), tf.mul(tf.square(g), k.c2));
   m.assign(mNew);
   v.assign(vNew);
-  const mHat = tf.div(mNew, 1 - Math.pow(cfg.adamB1, t));
-  const vHat = tf.div(vNew, 1 - Math.pow(cfg.adamB2, t));
-  return tf.div(mHat, tf.add(tf.sqrt(vHat), cfg.adamEps));
+  const mHat = tf.div(mNew, k.bc1);
+  const vHat = tf.div(vNew, k.bc2);
+  return tf.div(mHat, tf.add(tf.sqrt(vHat), k.eps));
 }
 
 /**
@@ -213,11 +226,14 @@ export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: M
   const lr = cfg.lrMax * sched;
   const t = opt.count + 1;
   tf.tidy(() => {
+    // the same float32 constants as tf.mul(x, number) would make, uploaded once per update (the profile's cut)
+    const k = opt.name === "adamw" ? adamScalars(cfg, t) : undefined;
+    const clipT = tf.scalar(clip), lrT = tf.scalar(lr), wdT = tf.scalar(cfg.wdLam);
     for (const [pname, p] of params) {
-      const g = clip === 1 ? grads.get(pname)! : tf.mul(grads.get(pname)!, clip);
-      const u = opt.name === "adamw" ? adamDirection(opt, cfg, pname, g, t) : adafactorDirection(opt, pname, p, g, t);
-      let next = tf.sub(p, tf.mul(u, lr));
-      if (cfg.wdLam > 0 && p.rank !== 1) next = tf.sub(next, tf.mul(p, cfg.wdLam));
+      const g = clip === 1 ? grads.get(pname)! : tf.mul(grads.get(pname)!, clipT);
+      const u = k ? adamDirection(opt, k, pname, g) : adafactorDirection(opt, pname, p, g, t);
+      let next = tf.sub(p, tf.mul(u, lrT));
+      if (cfg.wdLam > 0 && p.rank !== 1) next = tf.sub(next, tf.mul(p, wdT));
       p.assign(next);
     }
   });

@@ -195,7 +195,7 @@ export function profileRows(backend: string, name: string, cfg: Config, p: StepP
   const perOp = (ms: number) => (p.ops ? (1000 * ms) / p.ops : 0);
   const calls = new Map(p.opsByCategory.map((c) => [c.category, c.calls]));
   const l = p.perOp;
-  const layers: Array<[string, number]> = [["tfjs-core (engine, tape, kit JS)", l.engineUs], ["backend JS", l.backendJsUs], ["binding call", l.bindingUs], ["TF kernel", l.kernelUs], ["host reads", l.hostSyncUs]];
+  const layers: Array<[string, number]> = [["tfjs-core (engine, tape, kit JS)", l.engineUs], ["backend JS", l.backendJsUs], ["binding call", l.bindingUs], ["kernel (TF, wasm or JS)", l.kernelUs], ["host reads", l.hostSyncUs]];
   return [
     ...p.categories.map((c) => ({ ...base, kind: "category" as const, part: c.category, calls: calls.get(c.category) ?? null, ms_per_step: c.ms, us_per_op: perOp(c.ms), share: c.share })),
     ...layers.map(([part, us]) => ({ ...base, kind: "layer" as const, part, calls: null, ms_per_step: (us * p.ops) / 1000, us_per_op: us, share: l.totalUs ? us / l.totalUs : 0 })),
