@@ -19,8 +19,10 @@ const CLI: CommandSpec = {
   command: "npm run eval",
   args: "--out DIR [--split validation|test] [--all | --tokens N] [--data NAME|FILE] [--preset NAME --set section.field=value ...] [--json]",
   summary: "Evaluates a trained run on one split, over windows of T tokens with the state reset per window. By default it " +
-    "scores the first windows covering the run's train.evalTokens tokens, the size its validation had during training " +
-    "(and the notebooks' periodic evaluations), so the number compares with its val_bpb; --all scores the whole split. " +
+    "scores the first windows covering the run's train.evalTokens tokens: the size of the validation scores (val_bpb) " +
+    "logged while it trained, which for a notebook's run is the notebook's periodic evaluation size. --all scores the " +
+    "whole split and --tokens N any other size (the notebooks' final evaluations: the whole split of text data, " +
+    "1,000,000 bytes of real enwik8, 1,000 images of ImageNet64, i.e. --tokens set to 1000 × T). " +
     "Prints how many windows, tokens and bytes were scored of how many, then the metrics in the data's units: bits per " +
     "byte for byte-level data (and images); nats per token and word-level perplexity for BPE text. The JSON line " +
     "{split, loss, bpb, ppl, word_ppl, tokens, windows, windows_total, ...} is written to <out>/eval-<split>.json.",
