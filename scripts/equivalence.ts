@@ -79,20 +79,14 @@ function parseOptions(argv: string[]): Parsed {
 /** One backend's check: the result, or why the backend did not start. */
 interface Checked { backend: string; result?: EquivalenceResult; seconds?: number; skipped?: string }
 
-function sci(x: number): string {
-  return x === 0 ? "0" : x.toExponential(1);
-}
-
 /** The readable report: the problem, the verdict table, the skipped backends and the verdict line. */
 function report(checked: Checked[], options: EquivalenceOptions): { text: string; pass: boolean } {
   const o = equivalenceDefaults(options);
   const problem = `T=${o.T} L=${o.L} M=${o.M} S=${o.S} d_k=${o.dK} d_v=${o.dV} B=${o.B} H=${o.H} h_kv=${o.hKV} cache ${o.aggCache ? "on" : "off"}, seed ${o.seed}`;
   const v = equivalenceVerdict(checked.flatMap((c) => (c.result ? [{ backend: c.backend, result: c.result }] : [])), TOLERANCE);
-  const rows = v.rows.map((r) => ({
-    backend: r.backend, form: `${r.form} vs vq-quadratic`, out: sci(r.out), "∂q": sci(r["∂q"]), "∂k": sci(r["∂k"]), "∂v": sci(r["∂v"]),
-    "∂x": sci(r["∂x"]), "max |Δ|": sci(r["max |Δ|"]), tolerance: sci(r.tolerance), verdict: r.verdict,
-  }));
-  const lines = [`equivalence of the linear forms with the quadratic definition: ${problem}`, "", tableText(aq.from(rows), { limit: 1000 })];
+  const rows = v.rows.map((r) => ({ ...r, form: `${r.form} vs vq-quadratic` }));
+  // numbers right-aligned with 2 significant digits (2.4e-7); max |Δ| is the largest of out and the four gradients
+  const lines = [`equivalence of the linear forms with the quadratic definition: ${problem}`, "", tableText(aq.from(rows), { limit: 1000, digits: 2 })];
   if (o.M !== o.L) lines.push("(vq-parallel needs M = L: only vq-recurrent was checked)");
   for (const c of checked) if (c.skipped) lines.push(`${c.backend}: not checked, it does not start (${c.skipped})`);
   lines.push("", v.line);
