@@ -75,9 +75,15 @@ test("tableText keeps a wide table within the width: text cells wrap at spaces, 
   assert.match(text, /\b11,034\b/, "the number is whole on one line");
   // the same table without a width limit is one line per row, 3 lines in all
   assert.equal(tableText(t, { width: 1000 }).split("\n").length, 3);
-  // a table that cannot shrink further (one long word) is left as is rather than cutting the word
-  const word = "x".repeat(130);
-  assert.equal(tableText(aq.table({ run: [word] })).split("\n")[2], word);
+  // words longer than the width break too, last: after hyphens, else cut; nothing is lost
+  const runs = aq.table({ run: ["gutenberg-smoke-bpe512-u6-seed0", "x".repeat(30)], val_bpb: [1.5, 2.5], note: ["a", "b"] });
+  const narrow = tableText(runs, { width: 30 }).split("\n");
+  assert.ok(Math.max(...narrow.map((l) => l.length)) <= 30, narrow.join("\n"));
+  assert.equal(narrow[2].trimEnd().split(/ +/)[0], "gutenberg-", "broken after a hyphen");
+  assert.equal(narrow.slice(2).map((l) => l.split(/ +/)[0]).join("").includes("gutenberg-smoke-bpe512-u6-seed0"), true, "no characters lost");
+  // one row that cannot fit reads as one line per column
+  const setup = aq.table(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`knob_${i}`, [i * 1000]])));
+  assert.deepEqual(tableText(setup).split("\n").slice(0, 3), ["column   value", "-------  ------", "knob_0   0"]);
 });
 
 test("meanStdTable: each _mean/_std pair becomes one 'mean ± std' column with the mean's decimals", async () => {

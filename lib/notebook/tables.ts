@@ -19,7 +19,12 @@ export const TEXT_TABLE_WIDTH = 120;
 export function wrapText(text: string, width: number): string[] {
   const lines: string[] = [];
   let line = "";
-  for (let word of text.split(/ +/)) {
+  // a word longer than the width breaks after its hyphens ("gutenberg-smoke-" / "bpe512-u6-seed0"), else is cut
+  const words = text.split(/ +/).flatMap((w) => (w.length > width ? w.match(/[^-]*-*/g)!.filter(Boolean) : [w]));
+  for (let i = 0; i < words.length; i++) {
+    let word = words[i];
+    // hyphen pieces of one word join without a space while they fit
+    while (i + 1 < words.length && word.endsWith("-") && word.length + words[i + 1].length <= width && !/ /.test(word)) word += words[++i];
     while (word.length > width) {
       if (line) lines.push(line);
       lines.push(word.slice(0, width));
@@ -55,7 +60,8 @@ export function wrapTitle(name: string, width: number): string[] {
 /**
  * A plain-text rendering (aligned columns, numbers right-aligned), printed by showTable outside notebooks. When the
  * columns would be wider than `width`, the widest columns wrap onto more lines in turn: text cells at spaces (down
- * to their longest word), column titles after spaces, dots, underscores and hyphens; numbers never wrap.
+ * to their longest word, then also inside long words, after hyphens), column titles after spaces, dots,
+ * underscores and hyphens; numbers never wrap. A single row that still does not fit is shown as one line per column.
  * @param table the table
  * @param opts.digits significant digits; limit: rows shown (default 50); width: the most columns (default 120)
  */
@@ -68,19 +74,26 @@ export function tableText(table: Table, opts: { digits?: number; limit?: number;
   const numeric = names.map((n) => rows.every((r) => r[n] == null || typeof r[n] === "number"));
   const widths = names.map((n, j) => Math.max(n.length, ...cells.map((c) => c[j].length)));
   const longest = (words: string[]) => Math.max(0, ...words.map((w) => w.length));
-  const minWidths = names.map((n, j) => Math.max(
-    longest(n.match(/[^ ._/-]*[ ._/-]*/g)!.map((p) => p.trimEnd())),
-    numeric[j] ? longest(cells.map((c) => c[j])) : Math.max(Math.min(8, widths[j]), longest(cells.flatMap((c) => c[j].split(/ +/)))),
-  ));
+  // a title breaks after spaces, dots, underscores, slashes, hyphens; short ones (d_k, d_model) stay whole
+  const titleMin = names.map((n) => Math.max(longest(n.match(/[^ ._/-]*[ ._/-]*/g)!.map((p) => p.trimEnd())), Math.min(n.length, 7)));
   const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
-  while (total() > maxWidth) {
-    let j = -1;
-    for (let k = 0; k < widths.length; k++) if (widths[k] > minWidths[k] && (j < 0 || widths[k] > widths[j])) j = k;
-    if (j < 0) break; // nothing left to wrap
-    // shrink the widest column, but not below the next widest: wide columns give up room in turn
-    const next = Math.max(0, ...widths.filter((w, k) => k !== j && w > minWidths[k]));
-    widths[j] = Math.max(minWidths[j], Math.min(widths[j] - 1, Math.max(next, widths[j] - (total() - maxWidth))));
+  const shrink = (minWidths: number[]) => {
+    while (total() > maxWidth) {
+      let j = -1;
+      for (let k = 0; k < widths.length; k++) if (widths[k] > minWidths[k] && (j < 0 || widths[k] > widths[j])) j = k;
+      if (j < 0) return; // nothing left to wrap
+      // shrink the widest column, but not below the next widest: wide columns give up room in turn
+      const next = Math.max(0, ...widths.filter((w, k) => k !== j && w > minWidths[k]));
+      widths[j] = Math.max(minWidths[j], Math.min(widths[j] - 1, Math.max(next, widths[j] - (total() - maxWidth))));
+    }
+  };
+  // first text cells wrap at spaces only; then, if still too wide, long words break too (after hyphens, or cut)
+  shrink(names.map((_, j) => Math.max(titleMin[j], numeric[j] ? longest(cells.map((c) => c[j])) : Math.max(Math.min(8, widths[j]), longest(cells.flatMap((c) => c[j].split(/ +/)))))));
+  if (total() > maxWidth && rows.length === 1 && names.length > 2) {
+    // one wide row (a setup summary) reads better as one line per column
+    return tableText(aq.from(names.map((n, j) => ({ column: n, value: cells[0][j] }))), { ...opts, width: maxWidth });
   }
+  shrink(names.map((_, j) => Math.max(titleMin[j], numeric[j] ? longest(cells.map((c) => c[j])) : Math.min(10, widths[j]))));
   const pad = (v: string, j: number) => (numeric[j] ? v.padStart(widths[j]) : v.padEnd(widths[j]));
   const block = (wrapped: string[][], bottom: boolean): string[] => {
     const height = Math.max(...wrapped.map((w) => w.length));
