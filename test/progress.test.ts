@@ -149,3 +149,15 @@ test("RateEstimator: the plain rate for one speed, NaN before two reports, bad m
   assert.equal(r.averageRate(), 2);
   assert.throws(() => new RateEstimator(0), /memory must be ≥ 1 step, got 0/);
 });
+
+test("startedAt: a display created at the first report says how long the whole job took", () => {
+  const h = harness();
+  h.tick(5000); // the first batch: 5 s before the display exists
+  const p = createProgress({ total: 4, mode: "log", now: h.now, write: h.write, startedAt: 0 });
+  p.update(2);
+  h.tick(5000);
+  p.update(4);
+  p.done();
+  // the rate is measured after the first report (2 steps in 5 s); the time taken counts from startedAt
+  assert.match(h.out[h.out.length - 1], /4\/4 100% \| 2\.50 s\/step \| took 10s\n$/);
+});

@@ -29,6 +29,8 @@ export interface ProgressOptions {
   curveMetric?: string;
   /** clock in ms (tests inject one) */
   now?: () => number;
+  /** when the work started, on that clock (default: now); "took" counts from here */
+  startedAt?: number;
   /** tty/log output (default process.stderr) */
   write?: (s: string) => void;
 }
@@ -201,7 +203,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   const minInterval = opts.minIntervalMs ?? 500;
   const logEvery = opts.logEveryPercent ?? 10;
   const displayId = newDisplayId();
-  const t0 = now();
+  const t0 = opts.startedAt ?? now();
   const rates = new RateEstimator(Math.max(5, opts.total / 10));
   let lastRender = -Infinity;
   let lastLogBucket = -1;
@@ -277,8 +279,9 @@ export interface ProgressCallback {
  */
 export function progressCallback(on: boolean, label: string, unit: string): ProgressCallback {
   let bar: Progress | undefined;
+  const startedAt = performance.now(); // "took" includes the work before the first report
   return {
-    report: on ? (d, n) => (bar ??= createProgress({ total: n, label, unit })).update(d) : undefined,
+    report: on ? (d, n) => (bar ??= createProgress({ total: n, label, unit, startedAt })).update(d) : undefined,
     done: () => bar?.done(),
   };
 }
