@@ -64,7 +64,10 @@ export function planPoint(cfg: Config, budgetBytes: number, minUpdateLen = 2048)
       }
     }
   }
-  const what = quadratic ? `the T×T score tensors of ${cfg.model.attnType} attention at T = ${T}` : `activations at T = ${T}`;
+  const C = Math.min(L, FULL_CHUNK);
+  const chunked = cfg.model.attnType === "full" && C < T ? estimateStepBytes({ ...cfg, model: { ...cfg.model, fullChunk: C } }) : 0;
+  const what = chunked ? `T×T scores; in chunks of C = ${C}: ~${gib(chunked)} GiB of activations at T = ${T}`
+    : quadratic ? `the T×T score tensors of ${cfg.model.attnType} attention at T = ${T}` : `activations at T = ${T}`;
   return {
     run: false, U: T, estimatedBytes: whole,
     reason: `estimated step memory ${gib(whole)} GiB exceeds the budget of ${gib(budgetBytes)} GiB (${what}); raise --budget-gb if the machine has the memory`,
