@@ -148,7 +148,8 @@ test("results rows appended by several processes at once are all there, each onc
     "const until = Date.now() + 120_000;",
     "while (fs.readdirSync(ready).length < Number(procs)) if (Date.now() > until) throw new Error('the other processes never came');",
     "const first = Date.now();",
-    `for (let i = 0; i < Number(n); i++) appendResult("concurrent", { proc: Number(id), i, payload: String(id).repeat(3000) }, { dir });`,
+    // every other row brings a column of its own, so CSV rewrites (from the JSONL) and CSV appends interleave: unlocked, rows get lost or doubled
+    `for (let i = 0; i < Number(n); i++) appendResult("concurrent", { proc: Number(id), i, payload: String(id).repeat(3000), ...(i % 2 === 0 ? { ["extra_" + id + "_" + i]: i } : {}) }, { dir });`,
     "console.log(JSON.stringify({ first, last: Date.now() }));",
   ].join("\n"));
   const procs = 4, rows = 40;
@@ -170,6 +171,14 @@ test("results rows appended by several processes at once are all there, each onc
   const seen = new Set(got.map((r) => `${r.proc}:${r.i}`));
   assert.equal(seen.size, procs * rows, "every (process, row) exactly once");
   for (const r of got) assert.equal(r.payload, String(r.proc).repeat(3000), "no row carries another's bytes");
+  // the CSV mirror too: every row exactly once under the union header (its rewrites run under the experiment's lock)
+  const csv = fs.readFileSync(path.join(dir, "results", "concurrent.csv"), "utf8").split("\n").filter(Boolean).map((l) => l.split(","));
+  const [header, ...body] = csv;
+  assert.equal(body.length, procs * rows, "one CSV line per appended row");
+  const at = (k: string) => header.indexOf(k);
+  assert.equal(new Set(body.map((f) => `${f[at("proc")]}:${f[at("i")]}`)).size, procs * rows, "every (process, row) exactly once in the CSV");
+  for (let p = 0; p < procs; p++) for (let i = 0; i < rows; i += 2) assert.ok(at(`extra_${p}_${i}`) >= 0, `the CSV header has extra_${p}_${i}`);
+  assert.ok(!fs.existsSync(path.join(dir, "results", "concurrent.jsonl.lock")), "the lock is released");
 });
 
 /** Whether the real Slurm test can run here, else why not. */

@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import * as aq from "arquero";
-import { PATHS, ROOT, appendLine, atomicWrite, checkFileName, readJSONL } from "../util/io";
+import { PATHS, ROOT, appendLine, atomicWrite, checkFileName, ensureDir, readJSONL } from "../util/io";
+import { withLockFile } from "../train/lock";
 import { backendInfo, describeBackend } from "../runtime/backend";
 import type { Table } from "../util/table";
 
@@ -129,6 +130,15 @@ export function appendResult(experiment: string, row: Record<string, unknown>, o
     node: process.version,
   };
   for (const [k, v] of Object.entries(meta)) if (!(k in flat)) flat[k] = v;
+  // One writer at a time per experiment: concurrent sweep tasks (a Slurm array) append to the same files, and the
+  // CSV is rewritten from the JSONL when a row brings new columns; unlocked, two rewrites could drop or double a row.
+  ensureDir(path.dirname(jsonl));
+  withLockFile(`${jsonl}.lock`, () => writeRow(experiment, flat, jsonl, csv, opts.dir));
+  return flat;
+}
+
+/** appendResult's writes, under the experiment's lock: the JSONL line, then the CSV line or the CSV rewritten. */
+function writeRow(experiment: string, flat: ResultRow, jsonl: string, csv: string, dir: string | undefined): void {
   appendLine(jsonl, JSON.stringify(flat));
 
   // CSV: append when the header already has every column, else rewrite it from the JSONL with the union header.
@@ -137,12 +147,11 @@ export function appendResult(experiment: string, row: Record<string, unknown>, o
   if (fits) {
     appendLine(csv, header.map((k) => csvField(flat[k])).join(","));
   } else {
-    const rows = readResultRows(experiment, opts.dir);
+    const rows = readResultRows(experiment, dir);
     const cols = unionColumns(rows, header.filter((h) => h !== ""));
     const lines = [cols.map(csvField).join(","), ...rows.map((r) => cols.map((k) => csvField(r[k])).join(","))];
     atomicWrite(csv, lines.join("\n") + "\n");
   }
-  return flat;
 }
 
 /**

@@ -134,3 +134,49 @@ export function acquireRunLock(dir: string): RunLock {
   }
   throw new Error(`could not take the lock ${file}: other processes keep taking and releasing it; retry`);
 }
+
+/** Sleeps synchronously (the results store is synchronous, like every writer of the kit). */
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs `fn` holding the lock file `file` (created with O_EXCL, holding pid, host and time like a run lock), waiting
+ * up to `waitMs` while another process holds it. For short critical sections of files that several processes
+ * write, such as a results file that concurrent sweep tasks (Slurm array tasks) append to. A lock of a dead process
+ * on this host is taken over; one of another host that outlives `waitMs` is reported with the command that removes it.
+ */
+export function withLockFile<T>(file: string, fn: () => T, waitMs = 60_000): T {
+  const holder: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command: process.argv.slice(1).join(" ") };
+  const deadline = Date.now() + waitMs;
+  for (let pause = 2; ; pause = Math.min(2 * pause, 100)) {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(file, "wx");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const other = readHolder(file);
+      if (typeof other === "object" && isStale(other)) {
+        if (JSON.stringify(readHolder(file)) === JSON.stringify(other)) fs.rmSync(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        const who = typeof other === "object" ? `pid ${other.pid} on host ${other.host} since ${other.since}` : "a process that left it unreadable";
+        throw new Error(`${file} has been held for over ${Math.round(waitMs / 1000)} s by ${who}; if no such process runs, delete ${file} and retry`);
+      }
+      sleepMs(pause);
+      continue;
+    }
+    try {
+      fs.writeSync(fd, JSON.stringify(holder) + "\n");
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      return fn();
+    } finally {
+      const now = readHolder(file);
+      if (typeof now === "object" && now.pid === holder.pid && now.since === holder.since) fs.rmSync(file, { force: true });
+    }
+  }
+}
