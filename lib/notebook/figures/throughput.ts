@@ -85,7 +85,9 @@ export function throughputFigure(rows: ThroughputRow[]): PlotlyFigure {
     const r = right[i];
     Object.assign(t, {
       showlegend: false, mode: `${String(t.mode)}+text`, text: r.x.map((_, j) => (j === r.x.length - 1 ? r.label : "")),
-      textposition: "middle right", textfont: { size: 12, color: r.color }, cliponaxis: false,
+      // measured below its point, the FLOP ratio above: the two often end at the same T
+      textposition: r.symbol === SYMBOLS.measured ? "bottom right" : r.symbol === SYMBOLS.flop ? "top right" : "middle right",
+      textfont: { size: 12, color: r.color }, cliponaxis: false,
       marker: { ...(t.marker as object), symbol: r.symbol, size: r.symbol === "star" ? 14 : 9, line: { width: 2, color: r.color } },
     });
   });
@@ -124,8 +126,8 @@ const FORM_MARKERS: Record<AttnType, { symbol: string; size: number }> = {
 /**
  * The cost of one attention call against T per form, two figures: counted forward multiply-adds, and measured
  * forward + backward time. Quadratic forms dashed, linear forms solid (vq-recurrent dotted); each form has its own
- * marker, so lines that coincide stay visible, and a legend entry says when two forms' counts are equal (at M = L
- * vq-recurrent counts what vq-parallel does). Points not timed are left out.
+ * marker, so lines that coincide stay visible, and the legend says when two forms' values are equal ("≡ vq-parallel":
+ * at M = L vq-recurrent counts what vq-parallel does). Points not timed are left out.
  * @param rows attentionCostSweep's rows
  * @param backend the backend name, for the time figure's title
  */
@@ -141,11 +143,12 @@ export function attentionCostFigures(rows: AttentionCostRow[], backend: string):
     const series: Series[] = forms.map((form) => {
       const twin = forms.find((f) => f !== form && f < form && same(f, form));
       return {
-        name: FORM_NAMES[form] + (twin ? `, same values as ${twin}` : ""), x: pts(form).map((r) => r.T), y: pts(form).map((r) => y(r)!),
+        name: FORM_NAMES[form] + (twin ? ` ≡ ${twin}` : ""), x: pts(form).map((r) => r.T), y: pts(form).map((r) => y(r)!),
         dash: isQuadraticForm(form) ? "dash" : form === "vq-recurrent" ? "dot" : "solid",
       };
     });
     const fig = lineFigure(series, opts);
+    fig.layout.margin = { ...(fig.layout.margin as object), t: 110 }; // the title and two legend rows
     fig.data.forEach((t, i) => (t.marker = { ...(t.marker as object), ...FORM_MARKERS[forms[i]], line: { width: 2, color: (t.line as { color: string }).color } }));
     return fig;
   };
