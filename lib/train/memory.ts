@@ -13,7 +13,7 @@ import { Dataset } from "../data/datasets";
 import { checkSplitsHoldSequence } from "./evaluate";
 
 /** Live-tensor multipliers of estimateStepBytes (fitted; see its comment) and the runtime's own bytes. */
-export const MEMORY_FIT = { vqLin: 9, blocks: 12, fullLin: 7, quad: 8, mlp: 4, runtimeBytes: 512 * 2 ** 20 };
+export const MEMORY_FIT = { vqLin: 9, blocks: 12, fullLin: 7, chunkLin: 5, quad: 8, mlp: 4, runtimeBytes: 512 * 2 ** 20 };
 
 /** The chunk length full attention runs with on U tokens (nn/model.ts): model.fullChunk when 0 < C < U, else 0 (T×T). */
 export function fullChunkOf(m: Config["model"], U: number): number {
@@ -26,8 +26,8 @@ export function fullChunkOf(m: Config["model"], U: number): number {
  * the backward pass, transients of the backward pass, parameters with gradients and AdamW slots, the runtime).
  * Per attention sublayer, sequence and token it counts `lin` row tensors of width W = 2·d_model + 3·H·d_k +
  * 6·H·d_v, plus `blocks` score rows of width H·(2L + S) for the VQ forms or `quad` T×T score tensors per query
- * head for the quadratic forms (full attention in chunks of C: `quad` C×C tensors instead; its saved inputs, output
- * and gradient accumulators measured 0.22 MB per token and GAU at T = 4k, within the `fullLin` rows); `mlp` rows of
+ * head for the quadratic forms (full attention in chunks of C: `chunkLin` rows and `quad` C×C tensors; fitted to
+ * 7.0 / 13.5 GiB RSS at T = 16k / 32k, C = 512, paper config, native: 0.20 MB per token and GAU); `mlp` rows of
  * width d_ff per MLP. The constants are fitted to the process RSS of
  * this kit's steps on the native backend (paper config, SHGA, T = 1k … 4k: VQ ≈ 0.43 MB per token and GAU; full ≈
  * 0.30 MB per token and GAU plus 8 fp32 T×T tensors), rounded up: the estimate errs on the large side.
@@ -39,8 +39,8 @@ export function estimateStepBytes(cfg: Config): number {
   const H = m.nHead, nSub = attentionSublayers(m).length;
   const W = 2 * m.dModel + 3 * H * m.dK + 6 * H * m.dV;
   const C = fullChunkOf(m, U);
-  const perSub = C > 0 // chunked full attention: rows as the T×T form (measured: fewer), C×C pair scores for T×T ones
-    ? MEMORY_FIT.fullLin * U * W + MEMORY_FIT.quad * H * C * C
+  const perSub = C > 0 // chunked full attention: `chunkLin` rows, C×C pair scores instead of T×T ones
+    ? MEMORY_FIT.chunkLin * U * W + MEMORY_FIT.quad * H * C * C
     : isQuadraticForm(m.attnType)
       ? MEMORY_FIT.fullLin * U * W + MEMORY_FIT.quad * H * U * U
       : MEMORY_FIT.vqLin * U * W + MEMORY_FIT.blocks * U * H * (2 * m.blockLen + m.nCode);
