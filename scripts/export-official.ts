@@ -9,8 +9,9 @@ import { Config, getPreset, presetNames, validateConfig } from "../lib/config";
 import { atomicWrite } from "../lib/util/io";
 import {
   Branch, ExportOptions, KitImport, Note, OfficialParseError, exportOfficial, kitFromOfficial, parseOfficial, renderExport,
-  shellQuote, trainArgs,
+  trainArgs,
 } from "../lib/experiments/official/index";
+import { shellQuote } from "../lib/util/shell";
 import { CommandSpec, UsageError, applySettings, parseCommand, runMain } from "./args";
 
 const CLI: CommandSpec = {

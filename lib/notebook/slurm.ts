@@ -19,7 +19,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { atomicWriteJSON, atomicWrite, readJSON } from "../util/io";
-import { shellQuote } from "../experiments/official/export";
+import { shellQuote } from "../util/shell";
 import { Combination, Grid, PlannedCombination, describeCombination, planSweep } from "./sweep";
 
 /** The resources of each array task (sbatch --partition, --time, --cpus-per-task, --mem); unset = the cluster's default. */

@@ -7,3 +7,4 @@ export * from "./progress";
 export * from "./stats";
 export * from "./table";
 export * from "./faults";
+export * from "./shell";

@@ -13,6 +13,7 @@ import {
   OPTIMIZED_CONFIG_FILES, OPTIMIZED_FIELDS, OfficialDataset, OfficialType, OfficialValue, OfficialValues,
   PRESET_CONFIG_FILE, PRESET_DATA, SIMPLE_FIELDS, getPath, optimizedDerived,
 } from "./fields";
+import { shellQuote } from "../../util/shell";
 
 export interface ExportOptions {
   /** the kit dataset the run trains on (a run's data.json name, or --data); default: the preset's own */
@@ -99,9 +100,6 @@ export function pyLiteral(type: OfficialType, v: OfficialValue): string {
 }
 
 /** A shell word: left bare when it is safe, else single-quoted. */
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** argv as shell text, one flag per line after the program. */
 function commandText(argv: string[]): string {
