@@ -15,8 +15,11 @@ import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 
 const TOLERANCE = EQUIVALENCE_TOLERANCE;
 const TOL_TEXT = TOLERANCE.toExponential(0); // "1e-5"
-/** The backends of --backend all: every name requestedBackend (TVQ_BACKEND's parser) knows, in order of preference. */
-const BACKENDS = (["gpu", "native", "wasm", "cpu"] as const).filter((b) => {
+/**
+ * The backends of --backend all: every name requestedBackend (TVQ_BACKEND's parser) knows. gpu goes last: its
+ * TensorFlow library cannot load next to native's in one process, and native is the one every machine here has.
+ */
+const BACKENDS = (["native", "wasm", "cpu", "gpu"] as const).filter((b) => {
   try {
     return requestedBackend(b) === b;
   } catch {
