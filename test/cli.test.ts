@@ -19,6 +19,8 @@ const OTHER_COMMANDS: Record<string, string> = {
   "scripts/setup-native.sh": "bash scripts/setup-native.sh",
   "scripts/fetch-data.sh": "bash scripts/fetch-data.sh",
   "scripts/prepare-data.ts": "node --import tsx scripts/prepare-data.ts",
+  "scripts/setup-gpu.sh": "bash scripts/setup-gpu.sh",
+  "scripts/slurm-local.sh": "bash scripts/slurm-local.sh",
 };
 
 /** Runs a package.json command with extra arguments, as `npm run <name> -- args` does (npm appends them). */
