@@ -32,13 +32,24 @@ export function isQuadraticForm(t: AttnType): boolean {
 }
 
 /**
- * A model config with a legacy attention name (LEGACY_ATTN_TYPES) replaced by today's, in place; returns it.
- * Called by validation, so every config that is checked (fresh, read from a run folder or a checkpoint) holds
- * only the names of ATTN_TYPES afterwards.
+ * Model fields added after run folders already existed, with the value that means what older kits did: a config
+ * stored without one (config.json, a checkpoint's manifest) gets it, so an old run still resumes and is reused.
+ * A new field is added here with its old-behaviour default.
  */
-export function upgradeAttnType(m: ModelConfig): ModelConfig {
+const ADDED_MODEL_FIELDS: Partial<ModelConfig> = { fullChunk: 0 };
+
+/**
+ * A model config in today's form, in place; returns it: a legacy attention name (LEGACY_ATTN_TYPES) replaced by
+ * today's, and the fields added since it was stored (ADDED_MODEL_FIELDS) set to their old-behaviour defaults.
+ * Called by validation, so every config that is checked (fresh, read from a run folder or a checkpoint) holds
+ * only the names of ATTN_TYPES and every field afterwards.
+ */
+export function upgradeModelConfig(m: ModelConfig): ModelConfig {
   const legacy = LEGACY_ATTN_TYPES[m.attnType as string];
   if (legacy) m.attnType = legacy;
+  for (const [k, v] of Object.entries(ADDED_MODEL_FIELDS)) {
+    if ((m as unknown as Record<string, unknown>)[k] === undefined) (m as unknown as Record<string, unknown>)[k] = v;
+  }
   return m;
 }
 /** SHGA: single-head gated attention (GAU); MHA / MQA only for the throughput study. */
@@ -333,14 +344,14 @@ function throwIfAny(errors: string[], what: string): void {
 
 /** Throws one Error listing every problem of `cfg` (field, value, fix); returns cfg when valid. */
 export function validateConfig(cfg: Config): Config {
-  upgradeAttnType(cfg.model);
+  upgradeModelConfig(cfg.model);
   throwIfAny(configErrors(cfg), `config${cfg.preset ? ` (preset ${cfg.preset})` : ""}`);
   return cfg;
 }
 
 /** Throws when the model config alone is inconsistent (used by createModel, which has no T). */
 export function validateModelConfig(m: ModelConfig): ModelConfig {
-  upgradeAttnType(m);
+  upgradeModelConfig(m);
   throwIfAny(modelConfigErrors(m), "model config");
   return m;
 }

@@ -2,7 +2,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Config, DeepPartial, configErrors, getPreset, presetNames, validateConfig, checkVocabFits, PRESETS } from "../lib/config";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { resumeConfigDiff } from "../lib/train/checkpoint";
+import { readRunConfig } from "../lib/train/run-folder";
+import { jsonDiff } from "../lib/util/json";
 
 test("every preset validates; the paper presets carry the paper's shapes", () => {
   for (const name of presetNames()) assert.doesNotThrow(() => validateConfig(getPreset(name)), name);
@@ -71,6 +76,23 @@ test("a config written before the rename (attnType vq-linear) validates as vq-re
   const stored = JSON.parse(JSON.stringify(renamed).replace('"vq-recurrent"', '"vq-linear"')) as Config; // as config.json holds it
   assert.deepEqual(resumeConfigDiff(stored, renamed), []);
   assert.equal(validateConfig(stored).model.attnType, "vq-recurrent");
+});
+
+test("a config stored before model.fullChunk existed resumes, is reused by runExperiment and reads back with fullChunk 0", () => {
+  const today = getPreset("tiny");
+  assert.equal(today.model.fullChunk, 0);
+  const stored = JSON.parse(JSON.stringify(today)) as Config; // as an older kit's config.json and checkpoint hold it
+  delete (stored.model as { fullChunk?: number }).fullChunk;
+  assert.deepEqual(resumeConfigDiff(stored, today), [], "a checkpoint without the field resumes");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvq-oldcfg-"));
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(stored));
+  const read = readRunConfig(dir);
+  assert.equal(read.model.fullChunk, 0);
+  assert.deepEqual(jsonDiff(read, today), [], "runExperiment's reuse check sees no difference");
+  fs.rmSync(dir, { recursive: true, force: true });
+  // a field that is there is kept, and a wrong value is still a difference
+  const chunked = getPreset("tiny", { model: { fullChunk: 8 } });
+  assert.notDeepEqual(resumeConfigDiff(stored, chunked), []);
 });
 
 test("all problems are listed at once", () => {

@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "../runtime/tf";
-import { Config, upgradeAttnType } from "../config";
+import { Config, upgradeModelConfig } from "../config";
 import { DiskFullError, atomicWriteJSON, ensureDir, isDiskFull, pidAlive, readJSON, removeStaleTempFiles, writeFileSynced } from "../util/io";
 import { jsonDiff } from "../util/json";
 import { faultPoint } from "../util/faults";
@@ -204,8 +204,8 @@ export const RESUME_TRAIN_FIELDS = ["batchSize", "sequenceLen", "updateLen", "op
 export function resumeConfigDiff(stored: Config, requested: Config): string[] {
   const pick = (c: Config) => Object.fromEntries(RESUME_TRAIN_FIELDS.map((k) => [k, c.train[k]]));
   const labels: [string, string] = ["checkpoint", "requested"];
-  // a checkpoint written before the rename of the attention forms stores "vq-linear" for "vq-recurrent"
-  const model = (c: Config) => upgradeAttnType({ ...c.model });
+  // a checkpoint of an older kit stores "vq-linear" for "vq-recurrent", and no fields added since
+  const model = (c: Config) => upgradeModelConfig({ ...c.model });
   return [...jsonDiff(model(stored), model(requested), { prefix: "model", labels }), ...jsonDiff(pick(stored), pick(requested), { prefix: "train", labels })];
 }
 

@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "../runtime/tf";
-import { Config, upgradeAttnType } from "../config";
+import { Config, upgradeModelConfig } from "../config";
 import { Model, createModel, disposeModel } from "../nn/params";
 import { Dataset, loadDataset } from "../data/datasets";
 import { tokenizerFromJSON } from "../data/bpe";
@@ -179,7 +179,7 @@ export function readRunConfig(outDir: string): Config {
   const file = path.join(outDir, RUN_FILES.config);
   if (!fs.existsSync(file)) throw new Error(`${outDir} is not a run folder (no ${RUN_FILES.config}); pass the --out of a training run`);
   const cfg = readJSON<Config>(file);
-  upgradeAttnType(cfg.model); // a run folder written before the rename still names "vq-linear"
+  upgradeModelConfig(cfg.model); // a run folder of an older kit: "vq-linear", no fullChunk
   return cfg;
 }
 
