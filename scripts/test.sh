@@ -19,6 +19,9 @@ arguments:
 flags:
   -h, --help   print this help and exit
 
+environment:
+  TVQ_NOTEBOOK_JOBS=N   smoke notebooks run N at a time (default 2; 1 runs them one by one)
+
 example:
   npm test -- vq.test attention.test
 EOF_USAGE
@@ -93,17 +96,33 @@ fi
 
 shopt -s nullglob
 notebooks=(notebooks/*.ipynb)
-echo "== notebooks, smoke profile (${#notebooks[@]})"
+# Two notebooks at a time (TVQ_NOTEBOOK_JOBS): most of a smoke run is tslab compiling lib/ on one core. Each
+# notebook's output goes to test/artifacts/notebooks/<name>.log and is printed whole, in order, when it is done.
+NB_JOBS=${TVQ_NOTEBOOK_JOBS:-2}
+NB_LOGS=test/artifacts/notebooks
+mkdir -p "$NB_LOGS"
+rm -f "$NB_LOGS"/*.status
+echo "== notebooks, smoke profile (${#notebooks[@]}, $NB_JOBS at a time)"
+t_nb=$SECONDS
 for nb in "${notebooks[@]}"; do
-  t=$SECONDS
-  # --strict-outputs: a raw object dump, text shown twice in a cell or a text table over 120 columns fails the notebook
-  if node --import tsx scripts/notebook.ts "$nb" --profile smoke --strict-outputs; then
-    ok
-  else
-    bad "notebook $nb (smoke profile)"
-  fi
-  echo "notebook $nb: $((SECONDS - t)) s"
+  while [ "$(jobs -rp | wc -l)" -ge "$NB_JOBS" ]; do wait -n || true; done
+  (
+    t=$SECONDS
+    name=$(basename "$nb" .ipynb)
+    # --strict-outputs: a raw object dump, text shown twice in a cell or a text table over 120 columns fails the notebook
+    if node --import tsx scripts/notebook.ts "$nb" --profile smoke --strict-outputs > "$NB_LOGS/$name.log" 2>&1; then st=ok; else st=bad; fi
+    echo "$st $((SECONDS - t))" > "$NB_LOGS/$name.status"
+  ) &
 done
+wait
+for nb in "${notebooks[@]}"; do
+  name=$(basename "$nb" .ipynb)
+  cat "$NB_LOGS/$name.log" 2>/dev/null
+  read -r st secs < "$NB_LOGS/$name.status" 2>/dev/null || { st=bad; secs="?"; }
+  if [ "$st" = ok ]; then ok; else bad "notebook $nb (smoke profile; log: $NB_LOGS/$name.log)"; fi
+  echo "notebook $nb: $st in $secs s"
+done
+echo "notebooks: $((SECONDS - t_nb)) s in all"
 if [ "${#notebooks[@]}" = 0 ]; then echo "(no notebooks in notebooks/)"; fi
 
 echo "== summary ($((SECONDS - T0)) s)"
