@@ -1,4 +1,4 @@
-/** The execution substrate: TensorFlow.js, the backend choice (native > wasm > cpu), kernel patches, gradient helpers, matrix products, the seeded RNG. */
+/** The execution substrate: TensorFlow.js, the backend choice (gpu > native > wasm > cpu), kernel patches, gradient helpers, matrix products, the seeded RNG. */
 export * from "./backend";
 export * from "./grad";
 export * from "./kernels";
