@@ -1,6 +1,6 @@
 // Runs every test/**/*.test.ts with Node's own test runner (TypeScript through tsx), then prints the 15 slowest
 // tests (top-level tests, by the runner's own duration), so a slow test shows up in every CI log.
-// Usage: node scripts/run-tests.mjs [filter-substring ...]
+// Usage: node scripts/run-tests.mjs [filter-substring ...]   (TVQ_TEST_JOBS=N files at a time, default 2)
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -15,13 +15,16 @@ function walk(dir) {
 }
 const USAGE = `usage: npm run test:unit -- [FILTER ...]   (or: node scripts/run-tests.mjs [FILTER ...])
 
-Runs test/**/*.test.ts with Node's test runner (TypeScript through tsx), one file at a time.
+Runs test/**/*.test.ts with Node's test runner (TypeScript through tsx), TVQ_TEST_JOBS files at a time (default 2).
 
 arguments:
   FILTER       run only the test files whose path contains one of these substrings (default: every test file)
 
 flags:
   -h, --help   print this help and exit
+
+environment:
+  TVQ_TEST_JOBS=N   test files run at once (default 2; 1 runs them one by one)
 
 example:
   npm run test:unit -- vq.test attention.test`;
@@ -41,7 +44,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 // TAP on stdout (what scripts/test.sh counts), passed through line by line as it comes.
-const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=tap", ...files],
+// Test files run TVQ_TEST_JOBS at a time (default 2: most of their time is one core's, starting tsx, tslab compiling
+// lib/ or a child process; on 2 cores two files overlap well). TVQ_TEST_JOBS=1 runs them one by one.
+const jobs = Number(process.env.TVQ_TEST_JOBS ?? 2);
+if (!Number.isInteger(jobs) || jobs < 1) {
+  console.error(`error: TVQ_TEST_JOBS=${process.env.TVQ_TEST_JOBS} must be an integer >= 1 (test files run at once)`);
+  process.exit(2);
+}
+const child = spawn(process.execPath, ["--import", "tsx", "--test", `--test-concurrency=${jobs}`, "--test-reporter=tap", ...files],
   { stdio: ["ignore", "pipe", "inherit"] });
 const durations = [];
 let pending;
