@@ -10,14 +10,13 @@
  * them (lib/train/tensorboard.ts writeHistoryEvents; `npm run tensorboard` does this first).
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as aq from "arquero";
 import { Config, getPreset } from "../lib/config";
-import { PATHS, ROOT, pidAlive, readJSON, readJSONL } from "../lib/util/io";
+import { PATHS, ROOT, readJSON, readJSONL } from "../lib/util/io";
 import { isPlainObject, jsonDiff } from "../lib/util/json";
 import { EvalRecord, RUN_FILES, StepMetrics, readRunConfig } from "../lib/train/run-folder";
-import { LOCK_FILE, LockHolder } from "../lib/train/lock";
+import { runLockHolder } from "../lib/train/lock";
 import { TokenizerKind, isEventFile, writeHistoryEvents } from "../lib/train/tensorboard";
 import { ResultRow } from "../lib/experiments/results";
 import { tableText } from "../lib/notebook/tables";
@@ -106,15 +105,7 @@ export function resultRowsByFolder(resultsDir = PATHS.results): Map<string, Resu
 }
 
 function status(dir: string, cfg: Config, summary: { steps?: number } | undefined): RunRecord["status"] {
-  const lock = path.join(dir, LOCK_FILE);
-  if (fs.existsSync(lock)) {
-    try {
-      const h = readJSON<LockHolder>(lock);
-      if (h.host !== os.hostname() || pidAlive(h.pid)) return "training";
-    } catch {
-      /* a torn lock file: no live holder to report */
-    }
-  }
+  if (runLockHolder(dir)) return "training";
   return summary && (summary.steps ?? 0) >= cfg.train.maxSteps ? "finished" : "stopped";
 }
 

@@ -80,6 +80,57 @@ export function releaseAllLocks(): void {
   for (const lock of [...held.values()]) lock.release();
 }
 
+function newHolder(): LockHolder {
+  return { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command: process.argv.slice(1).join(" ") };
+}
+
+/**
+ * One attempt at the lock file `file` (O_EXCL): "taken" (it is ours now, holding `holder`), "retry" (it was released,
+ * or it was stale and has been removed: its holder died on this host, or it stayed torn past TORN_GRACE_MS),
+ * "torn" (another process is writing it right now), or the live holder.
+ */
+function tryTake(file: string, holder: LockHolder): "taken" | "retry" | "torn" | LockHolder {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "wx");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    const other = readHolder(file);
+    if (other === "missing") return "retry"; // released meanwhile
+    if (other === "torn") {
+      if (Date.now() - fs.statSync(file).mtimeMs < TORN_GRACE_MS) return "torn";
+    } else if (!isStale(other)) {
+      return other;
+    }
+    // stale (its holder was killed): remove it unless another process took it over meanwhile
+    const now = readHolder(file);
+    if (JSON.stringify(now) === JSON.stringify(other)) fs.rmSync(file, { force: true });
+    return "retry";
+  }
+  try {
+    fs.writeSync(fd, JSON.stringify(holder) + "\n");
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return "taken";
+}
+
+/** Removes the lock file `file` if it still holds `holder` (a stale-lock takeover by another process may have replaced it). */
+function releaseIfOurs(file: string, holder: LockHolder): void {
+  const now = readHolder(file);
+  if (typeof now === "object" && now.pid === holder.pid && now.since === holder.since) fs.rmSync(file, { force: true });
+}
+
+/**
+ * The holder of run folder `dir`'s lock while it lives (another host's counts as live: it cannot be checked), or
+ * undefined when the folder is free (no lock, a torn one, or a dead holder's). For reports such as `npm run runs`.
+ */
+export function runLockHolder(dir: string): LockHolder | undefined {
+  const h = readHolder(path.join(dir, LOCK_FILE));
+  return typeof h === "object" && (h.host !== os.hostname() || pidAlive(h.pid)) ? h : undefined;
+}
+
 /**
  * Takes the exclusive lock of run folder `dir` (created if missing), or throws an error naming the holder and
  * what to do. Take it before writing anything in the folder; release it in a finally.
@@ -89,40 +140,18 @@ export function acquireRunLock(dir: string): RunLock {
   const file = path.join(path.resolve(dir), LOCK_FILE);
   const mine = held.get(file);
   if (mine) throw lockedError(dir, file, mine.holder);
-  const holder: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command: process.argv.slice(1).join(" ") };
+  const holder = newHolder();
   for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, "wx");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const other = readHolder(file);
-      if (other === "missing") continue; // released meanwhile: try again
-      if (other === "torn") {
-        const age = Date.now() - fs.statSync(file).mtimeMs;
-        if (age < TORN_GRACE_MS) throw new Error(`run folder ${dir} is being locked by another process right now (${file}); retry in a few seconds`);
-      } else if (!isStale(other)) {
-        throw lockedError(dir, file, other);
-      }
-      // stale (its holder was killed): remove it unless another process took it over meanwhile
-      const now = readHolder(file);
-      if (JSON.stringify(now) === JSON.stringify(other)) fs.rmSync(file, { force: true });
-      continue;
-    }
-    try {
-      fs.writeSync(fd, JSON.stringify(holder) + "\n");
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    const r = tryTake(file, holder);
+    if (r === "retry") continue;
+    if (r === "torn") throw new Error(`run folder ${dir} is being locked by another process right now (${file}); retry in a few seconds`);
+    if (r !== "taken") throw lockedError(dir, file, r);
     const lock: RunLock = {
       dir, file, holder,
       release() {
         if (held.get(file) !== lock) return;
         held.delete(file);
-        const now = readHolder(file);
-        // remove only our own lock (a stale-lock takeover by another process may have replaced it)
-        if (typeof now === "object" && now.pid === holder.pid && now.since === holder.since) fs.rmSync(file, { force: true });
+        releaseIfOurs(file, holder);
       },
     };
     held.set(file, lock);
@@ -147,36 +176,21 @@ function sleepMs(ms: number): void {
  * on this host is taken over; one of another host that outlives `waitMs` is reported with the command that removes it.
  */
 export function withLockFile<T>(file: string, fn: () => T, waitMs = 60_000): T {
-  const holder: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command: process.argv.slice(1).join(" ") };
+  const holder = newHolder();
   const deadline = Date.now() + waitMs;
   for (let pause = 2; ; pause = Math.min(2 * pause, 100)) {
-    let fd: number | undefined;
-    try {
-      fd = fs.openSync(file, "wx");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const other = readHolder(file);
-      if (typeof other === "object" && isStale(other)) {
-        if (JSON.stringify(readHolder(file)) === JSON.stringify(other)) fs.rmSync(file, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        const who = typeof other === "object" ? `pid ${other.pid} on host ${other.host} since ${other.since}` : "a process that left it unreadable";
-        throw new Error(`${file} has been held for over ${Math.round(waitMs / 1000)} s by ${who}; if no such process runs, delete ${file} and retry`);
-      }
-      sleepMs(pause);
-      continue;
+    const r = tryTake(file, holder);
+    if (r === "taken") break;
+    if (r === "retry") continue;
+    if (Date.now() > deadline) {
+      const who = r === "torn" ? "a process that left it unreadable" : `pid ${r.pid} on host ${r.host} since ${r.since}`;
+      throw new Error(`${file} has been held for over ${Math.round(waitMs / 1000)} s by ${who}; if no such process runs, delete ${file} and retry`);
     }
-    try {
-      fs.writeSync(fd, JSON.stringify(holder) + "\n");
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
-      return fn();
-    } finally {
-      const now = readHolder(file);
-      if (typeof now === "object" && now.pid === holder.pid && now.since === holder.since) fs.rmSync(file, { force: true });
-    }
+    sleepMs(pause);
+  }
+  try {
+    return fn();
+  } finally {
+    releaseIfOurs(file, holder);
   }
 }
