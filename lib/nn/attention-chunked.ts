@@ -133,15 +133,16 @@ function chunkedCore(C: number): (...xs: tf.Tensor[]) => tf.Tensor {
         const dR = new Map<string, tf.Tensor | undefined>(); // per window of distances (start, length)
         for (let I = 0; I < chunks.length; I++) {
           const [i0, cq] = chunks[I];
+          // query chunk I's rows of lse, dO and delta, sliced once for all its key chunks
+          const rows = (x: tf.Tensor, w: number) => tf.slice(x, [0, 0, i0, 0], [N, G, cq, w]).reshape([N, G * cq, w]);
+          const [lseI, dOI, deltaI] = tf.tidy(() => [rows(lse0, 1), rows(dO, dV), rows(delta, 1)]);
           for (let J = 0; J <= I; J++) {
             tf.tidy(() => {
               const ck = chunks[J][1];
               const p = pairScores(qu0, qw0, k0, v0, rr0, T, chunks[I], chunks[J]);
-              const rows = (x: tf.Tensor, w: number) => tf.slice(x, [0, 0, i0, 0], [N, G, cq, w]).reshape([N, G * cq, w]);
-              const P = tf.exp(tf.sub(p.s, rows(lse0, 1))); // the softmax weights, recomputed
-              const dOI = rows(dO, dV);
+              const P = tf.exp(tf.sub(p.s, lseI)); // the softmax weights, recomputed
               accumulate(dVs, J, matMul(P, dOI, true, false));
-              const dS = tf.mul(P, tf.sub(matMul(dOI, p.v, false, true), rows(delta, 1)));
+              const dS = tf.mul(P, tf.sub(matMul(dOI, p.v, false, true), deltaI));
               accumulate(dQu, I, matMul(dS, p.k));
               accumulate(dK, J, matMul(dS, p.qu, true, false));
               const dPr = unskew(dS, G, cq, ck);
@@ -152,6 +153,7 @@ function chunkedCore(C: number): (...xs: tf.Tensor[]) => tf.Tensor {
               dR.set(key, acc[0]);
             });
           }
+          tf.dispose([lseI, dOI, deltaI]);
         }
         return tf.tidy(() => {
           const dKdim = k0.shape[2] as number, R = rr0.shape[1] as number;
