@@ -40,6 +40,10 @@ export { environmentVersions, matmulPeak, measureMatmulPeak } from "./experiment
 export { equivalenceProblems, equivalenceRows, runEquivalence } from "./experiments/equivalence";
 export { codebookFit, probeText } from "./experiments/inspect";
 export { paperComparison, paperReference } from "./experiments/paper";
+export { RECALL_BASES, beyondWindowVsChance, readRecallRecords, recallAccuracy, recallMetrics, windowAccuracy } from "./experiments/recall";
+export type { RecallBase, RecallRecord } from "./experiments/recall";
+export { describeEpisode, recallEpisode } from "./data/recall";
+export type { RecallTask } from "./data/recall";
 export { appendResult, loadResults } from "./experiments/results";
 export type { ResultRow } from "./experiments/results";
 export { loadDatasetOnce, runExperiment } from "./experiments/run";
@@ -56,6 +60,7 @@ export { exportFigure, showAndExport, showFigure } from "./notebook/render";
 export { ablationCurves, ablationFigure, ablationSetup, formatMeanStd, trendLine, trendText, valuesLine } from "./notebook/figures/ablation";
 export { learningCurveFigure } from "./notebook/figures/curves";
 export { keysFigure } from "./notebook/figures/keys";
+export { recallFigure } from "./notebook/figures/recall";
 export { attentionCostFigures, matmulFigure, throughputFigure } from "./notebook/figures/throughput";
 export { showPNG, showText } from "./notebook/images";
 export { describeSetup, savePaperComparison } from "./notebook/report";

@@ -6,7 +6,7 @@
  * Names: `enwik8` (real, after `npm run download -- enwik8`), `foldoc` and `gcide` (offline Enwik8 stand-ins),
  * `pg19` (a real PG-19 folder), `gutenberg` (offline PG-19 stand-in), `imagenet64` (a folder of the official npz
  * batches), `fashion-mnist` and `wallpaper-patches` (offline ImageNet64 stand-ins), and `file:<path>` (any
- * file as bytes). `pg19:<dir>`, `imagenet64:<dir>` and `enwik8:<dir>` name a folder explicitly.
+ * file as bytes), `recall` (the synthetic associative-recall task of recall.ts, `opts.recall`). `pg19:<dir>`, `imagenet64:<dir>` and `enwik8:<dir>` name a folder explicitly.
  * Text streams: byte tokens (V = 259) or a BPE vocabulary trained on the train split (`tokenizer: "bpe"`);
  * images are always bytes and one image is one sequence (T = h·w·c).
  */
@@ -19,6 +19,7 @@ import { sha256Hex } from "./stamp";
 import { ImageShape } from "./image";
 import { FASHION_MNIST_SHAPE, IMAGENET64_SHAPE, ImageLimits, ImageSplits, readFashionMnist, readImagenet64Dir, readWallpaperPatches } from "./imagenet64";
 import { BookSplits, booksToStream, countWords, gutenbergBooks, gutenbergDir, readBookDir } from "./pg19";
+import { RecallTask, checkRecallTask, recallStream } from "./recall";
 import { Tokenizer, TokenizerJSON, byteTokenizer } from "./vocab";
 
 /** The three splits every dataset has (a loader that reads folders names them so too). */
@@ -27,7 +28,7 @@ export type SplitName = (typeof SPLIT_NAMES)[number];
 /** One value per split. */
 export type Splits<T> = Record<SplitName, T>;
 
-export const DATASET_NAMES = ["enwik8", "foldoc", "gcide", "pg19", "gutenberg", "imagenet64", "fashion-mnist", "wallpaper-patches", "file:<path>"];
+export const DATASET_NAMES = ["enwik8", "foldoc", "gcide", "pg19", "gutenberg", "imagenet64", "fashion-mnist", "wallpaper-patches", "recall", "file:<path>"];
 export const PG19_DIR = path.join(PATHS.cache, "pg19");
 export const IMAGENET64_DIR = path.join(PATHS.cache, "imagenet64");
 
@@ -70,7 +71,21 @@ export interface LoadOptions {
   patchSize?: number;
   /** data/cache by default */
   cacheDir?: string;
+  /** the `recall` dataset: the task (recall.ts), its data seed (default 0) and episodes per split */
+  recall?: RecallOptions;
 }
+
+/** The `recall` dataset's options: the task, the seed of its episodes, and how many episodes each split has. */
+export interface RecallOptions {
+  task: RecallTask;
+  /** data seed (default 0): the episodes, not the training order (that is the run's seed) */
+  seed?: number;
+  /** episodes per split (default train 4096, validation 256, test 256) */
+  episodes?: Partial<Splits<number>>;
+}
+
+/** The default episode counts of the recall dataset. */
+export const RECALL_EPISODES: Splits<number> = { train: 4096, validation: 256, test: 256 };
 
 const splitsOf = <T>(f: (s: SplitName) => T): Splits<T> => ({ train: f("train"), validation: f("validation"), test: f("test") });
 
@@ -201,6 +216,21 @@ export function loadDataset(name: string, opts: LoadOptions = {}): Dataset {
     case "wallpaper-patches": {
       const p = opts.patchSize ?? 32;
       ds = imageDataset(name, readWallpaperPatches(p, cacheDir), [p, p, 3], opts, { source: "photographs among KDE Plasma 5.27 wallpapers, Debian plasma-workspace-wallpapers", split: "whole photos: validation Path, test summer_1am, train the other 9", licence: "LGPL-3 or CC-BY-SA-4.0 (per wallpaper)" });
+      break;
+    }
+    case "recall": {
+      const r = opts.recall;
+      if (!r) throw new Error('dataset "recall" needs its task: pass datasetOptions {recall: {task: {T, pairs, keys, values, minGap, maxGap}}}');
+      checkRecallTask(r.task);
+      const seed = r.seed ?? 0;
+      const episodes = { ...RECALL_EPISODES, ...r.episodes };
+      const splits = splitsOf((s) => recallStream(r.task, seed, SPLIT_NAMES.indexOf(s), episodes[s]));
+      ds = {
+        name, kind: "text", vocabSize: byteTokenizer.vocabSize, tokenizer: byteTokenizer, splits,
+        byteCounts: splitsOf((s) => splits[s].length),
+        docCounts: splitsOf((s) => episodes[s]),
+        provenance: { source: "synthetic multi-query associative recall (lib/data/recall.ts)", task: r.task, seed, episodes, tokenizer: "bytes", eos: "none: one episode per sequence of T" },
+      };
       break;
     }
     default:

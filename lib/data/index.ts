@@ -7,6 +7,7 @@ export * from "./enwik8";
 export * from "./image";
 export * from "./imagenet64";
 export * from "./pg19";
+export * from "./recall";
 export * from "./stamp";
 export * from "./vocab";
 export * from "./zip";

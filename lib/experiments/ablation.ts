@@ -16,6 +16,7 @@
  */
 import * as aq from "arquero";
 import { Config, DeepPartial, getPreset, mergeOverrides } from "../config";
+import type { LoadOptions } from "../data/datasets";
 import { PATHS } from "../util/io";
 import type { Table } from "../util/table";
 import { PairedResult, WelchResult, mean, pairedT, spearman, std, welchT } from "../util/stats";
@@ -32,8 +33,9 @@ export interface AblationBase {
   preset: string;
   /** deep-merged into the preset for every setting; a setting merges its knob on top (mergeOverrides) */
   overrides: DeepPartial<Config>;
-  /** dataset (lib/data/datasets.ts) */
+  /** dataset (lib/data/datasets.ts) and its loadDataset options (e.g. the recall task) */
   dataset: string;
+  datasetOptions?: LoadOptions;
   /** parameter updates per run */
   steps: number;
   /** seeds per setting */
@@ -70,7 +72,7 @@ export const ABLATION_BASES: Readonly<Record<"smoke" | "default", AblationBase>>
  * @param params.steps updates per run (0 or unset: the base's); seeds (empty or unset: the base's);
  *   overrides merged on top of the base's (e.g. a longer T for every setting)
  */
-export function customizeBase(base: AblationBase, params: { steps?: number; seeds?: number[]; overrides?: DeepPartial<Config> }): AblationBase {
+export function customizeBase<B extends AblationBase>(base: B, params: { steps?: number; seeds?: number[]; overrides?: DeepPartial<Config> }): B {
   return {
     ...base,
     steps: params.steps || base.steps,
@@ -137,6 +139,7 @@ export function ablationSpec(experiment: string, base: AblationBase, profile: st
     preset: base.preset,
     overrides: mergeOverrides(base.overrides, setting.overrides),
     dataset: base.dataset,
+    datasetOptions: base.datasetOptions,
     steps: base.steps,
     seed,
     evalSplits: ["validation"],
@@ -159,10 +162,11 @@ export interface AblationRun {
  * Runs every setting × seed of the base through runExperiment, settings in order: interrupted runs resume,
  * finished runs are reused without training, and each new run appends one row to results/<experiment>. Prints one
  * line per run (what happened to the training, validation bpb, speed).
- * @param opts runs and results folders (default runs/ and results/; tests use temporary ones), progress bars
+ * @param opts runs and results folders (default runs/ and results/; tests use temporary ones), progress bars, and
+ *   task metrics for the rows (ExperimentSpec.metrics)
  */
 export async function runAblation(experiment: string, base: AblationBase, profile: string, settings: AblationSetting[],
-  opts: Pick<ExperimentSpec, "runsDir" | "resultsDir" | "progress"> = {}): Promise<AblationRun[]> {
+  opts: Pick<ExperimentSpec, "runsDir" | "resultsDir" | "progress" | "metrics"> = {}): Promise<AblationRun[]> {
   const knob = ablationKnob(settings);
   const runs: AblationRun[] = [];
   for (const setting of settings) {

@@ -7,6 +7,7 @@ export * from "./golden";
 export * as official from "./official/index";
 export * from "./inspect";
 export * from "./paper";
+export * from "./recall";
 export * from "./results";
 export * from "./row";
 export * from "./run";

@@ -66,6 +66,11 @@ export interface ExperimentSpec extends Pick<TrainRunOptions, "progress" | "onMe
   evalTokens?: number;
   /** draw a sample after training (omit for none); needs a recurrent model (vq-recurrent / vq-parallel) */
   sample?: SampleSpec;
+  /**
+   * Task metrics beyond the loss, computed once on the trained model when the row is made and written as columns
+   * of it (e.g. the recall accuracy of lib/experiments/recall.ts); the function may keep details in the run folder.
+   */
+  metrics?: (run: { model: Model; config: Config; dataset: Dataset; runDir: string }) => Record<string, number | null>;
   /** the swept values, written as top-level columns of the row, e.g. {S: 64, seed: 0} */
   params?: Record<string, number | string | boolean>;
   /** the notebook's profile, recorded in the row */
@@ -262,6 +267,10 @@ async function runLocked(spec: ExperimentSpec, runDir: string, lock: RunLock, t0
       splits[split] = evaluate(model, ds, split, cfg, { maxTokens: spec.evalTokens ?? 0, onProgress: bar.report });
       bar.done();
     }
+    const taskMetrics = spec.metrics?.({ model, config: cfg, dataset: ds, runDir }) ?? {};
+    for (const k of Object.keys(taskMetrics)) {
+      if (RESERVED_COLUMNS.has(k)) throw new Error(`spec.metrics returned '${k}', a standard column of every row; rename the metric`);
+    }
     saveWall();
     const B = cfg.train.batchSize, U = cfg.train.updateLen;
     const row = appendResult(spec.experiment, {
@@ -272,6 +281,7 @@ async function runLocked(spec: ExperimentSpec, runDir: string, lock: RunLock, t0
       ...Object.assign({}, ...Object.values(splits).map((r) => evalColumns(r!))),
       ...historySummary(history, B * U, ds.tokenizer.kind),
       ...(cfg.model.attnType === "full" ? { code_usage: null, code_entropy_bits: null } : {}), // no codebook
+      ...taskMetrics,
       wall_s: book.wallSeconds,
       run_dir: path.relative(ROOT, runDir),
     }, { dir: spec.resultsDir }) as ExperimentRow;

@@ -2,4 +2,5 @@
 export * from "./ablation";
 export * from "./curves";
 export * from "./keys";
+export * from "./recall";
 export * from "./throughput";
