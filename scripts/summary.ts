@@ -28,9 +28,9 @@ import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
 /** Columns that only identify or stamp a row; never shown. */
 const HIDDEN = new Set(["run_uid", "run_dir", "git_dirty", "backend_detail", "node", "experiment", "timestamp"]);
 /** Metric-like columns, always shown when present. */
-const METRIC = /(bpb|ppl|loss|tokens_per_s|step_time|code_usage|code_entropy|gflops|speedup|ratio|_ms$|_s$|err|diff|peak)/;
+const METRIC = /(bpb|ppl|loss|acc|tokens_per_s|step_time|code_usage|code_entropy|gflops|speedup|ratio|_ms$|_s$|err|diff|peak)/;
 /** Which metrics come first when there are too many to show. */
-const METRIC_PRIORITY = [/bpb$/, /word_ppl$/, /tokens_per_s/, /step_time/, /speedup|ratio|gflops|peak/, /code_usage/, /loss$/];
+const METRIC_PRIORITY = [/acc_out$/, /bpb$/, /word_ppl$/, /tokens_per_s/, /step_time/, /speedup|ratio|gflops|peak/, /code_usage/, /loss$/];
 /** BPE tables: nats per token and word perplexity first (the PG-19 units), then bits per byte of text. */
 const BPE_PRIORITY = [/word_ppl$/, /loss$/, /bpb$/, /tokens_per_s/, /step_time/, /code_usage/];
 const MAX_COLUMNS = 14;
@@ -160,6 +160,8 @@ export interface SummaryOptions {
   figuresDir?: string;
   /** default results/summary.md */
   out?: string;
+  /** the page's title and first paragraph (default: what npm run summary writes, with the time and the code's commit) */
+  intro?: string[];
 }
 
 /** Builds the markdown of results/summary.md from the results and figures folders. */
@@ -174,11 +176,13 @@ export function buildSummary(opts: SummaryOptions = {}): string {
   const git = gitState();
 
   const lines: string[] = [
-    "# Transformer-VQ at CPU scale: results summary",
-    "",
-    `Written by \`npm run summary\` on ${new Date().toISOString()} (code at ${git.commit}${git.dirty ? ", with uncommitted changes" : ""}) ` +
-      "from `results/` and `figures/`. Every notebook appends one row per run to `results/<notebook>.{csv,jsonl}`; " +
-      "the tables below show the latest row per run (smoke-profile rows only when no default-profile run exists yet).",
+    ...(opts.intro ?? [
+      "# Transformer-VQ at CPU scale: results summary",
+      "",
+      `Written by \`npm run summary\` on ${new Date().toISOString()} (code at ${git.commit}${git.dirty ? ", with uncommitted changes" : ""}) ` +
+        "from `results/` and `figures/`. Every notebook appends one row per run to `results/<notebook>.{csv,jsonl}`; " +
+        "the tables below show the latest row per run (smoke-profile rows only when no default-profile run exists yet).",
+    ]),
     "",
     "## The paper's numbers beside ours",
     "",

@@ -4,6 +4,7 @@ export * from "./images";
 export * from "./plots";
 export * from "./profiles";
 export * from "./render";
+export * from "./record";
 export * from "./report";
 export * from "./sweep";
 export * from "./tables";
