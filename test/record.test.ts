@@ -18,11 +18,11 @@ test("record copies the default run only, with its record; smoke rows and figure
   assert.throws(() => recordResults("13-demo", { resultsDir, figuresDir, outDir }), /no default-profile rows \(only smoke runs\)/);
   appendResult("13-demo", { run: "default-a", profile: "default", val_bpb: 1.5, note: "a, \"quoted\"" }, { dir: resultsDir });
   appendResult("13-demo", { run: "default-b", profile: "default", val_bpb: 1.25 }, { dir: resultsDir });
-  fs.writeFileSync(path.join(resultsDir, "13-demo.paper.csv"), "quantity,paper,ours,verdict\nx,y,z,matches\n");
+  for (const f of ["13-demo.paper.csv", "13-demo-u600.paper.csv", "13-demo-smoke.paper.csv", "13-demolition.paper.csv"]) fs.writeFileSync(path.join(resultsDir, f), "quantity,paper,ours,verdict\nx,y,z,matches\n");
   for (const f of ["13-demo-acc.png", "13-demo-acc.svg", "13-demo-acc.html", "13-demo-acc-smoke.png", "12-other.png"]) fs.writeFileSync(path.join(figuresDir, f), f);
 
   const r = recordResults("13-demo", { resultsDir, figuresDir, outDir, note: "quiet machine" });
-  assert.deepEqual(r.files.sort(), ["figures/13-demo-acc.png", "figures/13-demo-acc.svg", "results/13-demo.csv", "results/13-demo.jsonl", "results/13-demo.paper.csv"]);
+  assert.deepEqual(r.files.sort(), ["figures/13-demo-acc.png", "figures/13-demo-acc.svg", "results/13-demo-u600.paper.csv", "results/13-demo.csv", "results/13-demo.jsonl", "results/13-demo.paper.csv"]);
   assert.equal(r.rows, 2);
   assert.equal(r.machine.cores, os.cpus().length);
   assert.equal(r.note, "quiet machine");

@@ -3,7 +3,7 @@
  * quotes exist for every reader, not only on the machine that ran it (results/ and figures/ are git-ignored).
  *
  *   docs/results/results/<experiment>.{jsonl,csv}  the default-profile rows (smoke rows left out), as written
- *   docs/results/results/<experiment>.paper.csv    the notebook's verdicts beside the paper
+ *   docs/results/results/<experiment>*.paper.csv   the notebook's verdicts beside the paper (default profile)
  *   docs/results/figures/<NN>-*.{png,svg}          the notebook's default-profile figures (the 5 MB HTML left out)
  *   docs/results/records/<experiment>.json         when, on which machine and backend, at which commit
  *   docs/results/summary.md                        the records, then scripts/summary.ts's page over the copies
@@ -80,8 +80,12 @@ export function recordResults(experiment: string, opts: RecordOptions = {}): Res
   put(`results/${experiment}.jsonl`, kept.join("\n") + "\n");
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   put(`results/${experiment}.csv`, [columns.join(","), ...rows.map((r) => columns.map((c) => CSV_CELL(r[c])).join(","))].join("\n") + "\n");
-  const paper = path.join(resultsDir, `${experiment}.paper.csv`);
-  if (fs.existsSync(paper)) put(`results/${experiment}.paper.csv`, fs.readFileSync(paper));
+  // the verdicts: <experiment>.paper.csv, and those of runs of another length (<experiment>-u600.paper.csv), not smoke's
+  for (const f of fs.readdirSync(resultsDir).sort()) {
+    if (!f.startsWith(experiment) || !f.endsWith(".paper.csv")) continue;
+    const stem = f.slice(0, -".paper.csv".length);
+    if ((stem === experiment || stem.startsWith(`${experiment}-`)) && splitProfiledName(stem).profile === "default") put(`results/${f}`, fs.readFileSync(path.join(resultsDir, f)));
+  }
   // the notebook's figures are named after its number ("13-recall-by-distance"); smoke-profile ones are left out
   const prefix = `${experiment.split("-")[0]}-`;
   if (fs.existsSync(figuresDir)) {
