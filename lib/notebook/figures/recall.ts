@@ -29,7 +29,7 @@ export function recallFigure(runs: AblationRun[], opts: { edges: number[]; L: nu
   const xMax = opts.edges[opts.edges.length - 1];
   series.push({ name: `chance (1/${Math.round(1 / opts.chance)})`, x: [0, xMax], y: [opts.chance, opts.chance], dash: "dash", color: "#777777", mode: "lines" });
   const fig = lineFigure(series, {
-    title: opts.title, x: { title: "distance from the query back to its pair (tokens)", range: [0, xMax] }, y: { title: "recall accuracy", range: [0, 1] },
+    title: opts.title, x: { title: "distance from the query back to its pair (tokens)", range: [0, xMax] }, y: { title: "recall accuracy", range: [0, 1.04] },
   });
   const edge = 2 * opts.L;
   fig.layout.shapes = [{ type: "line", x0: edge, x1: edge, y0: 0, y1: 1, yref: "y", line: { color: "#444", width: 1.5, dash: "dot" } }];
