@@ -19,6 +19,7 @@ import { forward } from "../nn/model";
 import { Model } from "../nn/params";
 import { disposeState, initState, replaceState, tidyWithState } from "../nn/state";
 import { batchSegment, makeBatch, segmentCount } from "../data/batches";
+import { targetIndices } from "../train/evaluate";
 import { RecallEpisode, RecallTask, inWindow, recallChance, recallEpisode } from "../data/recall";
 
 /** One scored query. */
@@ -60,7 +61,7 @@ export function recallAccuracy(model: Model, cfg: Config, data: { task: RecallTa
         const [next, [am, lpy]] = tidyWithState(() => {
           const o = forward(model, tf.tensor2d(seg.inputs, [rows, U], "int32"), state, { training: false });
           const flat = tf.reshape(o.logProbs, [rows * U, V]);
-          const idx = tf.tensor1d(Int32Array.from(seg.targets, (t, i) => i * V + t), "int32");
+          const idx = tf.tensor1d(targetIndices(seg.targets, V), "int32");
           return [o.state, [tf.argMax(flat, 1), tf.gather(tf.reshape(flat, [rows * U * V]), idx)]];
         });
         state = replaceState(state, next);

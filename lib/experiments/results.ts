@@ -147,11 +147,27 @@ function writeRow(experiment: string, flat: ResultRow, jsonl: string, csv: strin
   if (fits) {
     appendLine(csv, header.map((k) => csvField(flat[k])).join(","));
   } else {
-    const rows = readResultRows(experiment, dir);
-    const cols = unionColumns(rows, header.filter((h) => h !== ""));
-    const lines = [cols.map(csvField).join(","), ...rows.map((r) => cols.map((k) => csvField(r[k])).join(","))];
-    atomicWrite(csv, lines.join("\n") + "\n");
+    atomicWrite(csv, csvText(readResultRows(experiment, dir), header.filter((h) => h !== "")));
   }
+}
+
+/** The CSV mirror of `rows`: the union of their columns (those of `start` first), one line per row. */
+function csvText(rows: ResultRow[], start: string[] = []): string {
+  const cols = unionColumns(rows, start);
+  return [cols.map(csvField).join(","), ...rows.map((r) => cols.map((k) => csvField(r[k])).join(","))].join("\n") + "\n";
+}
+
+/**
+ * Writes `rows` as a fresh <experiment>.jsonl and .csv in `dir`, each atomically (e.g. a committed copy of some
+ * rows, lib/notebook/record.ts); appendResult is the way to add a run's row.
+ * @returns the two files written
+ */
+export function writeResultRows(experiment: string, rows: ResultRow[], dir: string): { jsonl: string; csv: string } {
+  const files = resultFiles(experiment, dir);
+  ensureDir(dir);
+  atomicWrite(files.jsonl, rows.map((r) => JSON.stringify(r) + "\n").join(""));
+  atomicWrite(files.csv, csvText(rows));
+  return files;
 }
 
 /**

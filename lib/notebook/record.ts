@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PATHS, ROOT, atomicWrite, atomicWriteJSON, ensureDir, readJSON } from "../util/io";
-import { ResultRow, flattenRow, resultFiles } from "../experiments/results";
+import { readResultRows, resultFiles, writeResultRows } from "../experiments/results";
 import { splitProfiledName } from "./profiles";
 
 /** Where the recorded results live. */
@@ -48,12 +48,6 @@ export interface RecordOptions {
   note?: string;
 }
 
-const CSV_CELL = (v: unknown): string => {
-  if (v === null || v === undefined) return "";
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-
 /**
  * Copies the default-profile rows, verdicts and figures of `experiment` into the recorded folder and writes its
  * record. Throws, naming the command that makes them, when there are no default-profile rows.
@@ -64,12 +58,10 @@ export function recordResults(experiment: string, opts: RecordOptions = {}): Res
   if (!fs.existsSync(files.jsonl)) {
     throw new Error(`${files.jsonl} does not exist: run the notebook's default profile first (npm run main -- notebooks/${experiment}.ipynb)`);
   }
-  const lines = fs.readFileSync(files.jsonl, "utf8").split("\n").filter((l) => l.trim());
-  const kept = lines.filter((l) => (JSON.parse(l) as ResultRow).profile === "default");
-  if (kept.length === 0) {
+  const rows = readResultRows(experiment, resultsDir).filter((r) => r.profile === "default");
+  if (rows.length === 0) {
     throw new Error(`${files.jsonl} has no default-profile rows (only smoke runs): run npm run main -- notebooks/${experiment}.ipynb, then record`);
   }
-  const rows = kept.map((l) => flattenRow(JSON.parse(l)));
   const written: string[] = [];
   const put = (rel: string, data: string | Uint8Array) => {
     const file = path.join(outDir, rel);
@@ -77,13 +69,11 @@ export function recordResults(experiment: string, opts: RecordOptions = {}): Res
     atomicWrite(file, data);
     written.push(rel);
   };
-  put(`results/${experiment}.jsonl`, kept.join("\n") + "\n");
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  put(`results/${experiment}.csv`, [columns.join(","), ...rows.map((r) => columns.map((c) => CSV_CELL(r[c])).join(","))].join("\n") + "\n");
+  const copies = writeResultRows(experiment, rows, path.join(outDir, "results"));
+  written.push(...[copies.jsonl, copies.csv].map((f) => path.relative(outDir, f)));
   // the verdicts: <experiment>.paper.csv, and those of runs of another length (<experiment>-u600.paper.csv), not smoke's
   for (const f of fs.readdirSync(resultsDir).sort()) {
-    if (!f.startsWith(experiment) || !f.endsWith(".paper.csv")) continue;
-    const stem = f.slice(0, -".paper.csv".length);
+    const stem = f.endsWith(".paper.csv") ? f.slice(0, -".paper.csv".length) : "";
     if ((stem === experiment || stem.startsWith(`${experiment}-`)) && splitProfiledName(stem).profile === "default") put(`results/${f}`, fs.readFileSync(path.join(resultsDir, f)));
   }
   // the notebook's figures are named after its number ("13-recall-by-distance"); smoke-profile ones are left out

@@ -12,11 +12,11 @@ import { PlotlyFigure, Series, lineFigure } from "../plots";
  * ± the sample std over seeds; a dashed line marks chance and a dotted vertical line the window edge 2L.
  * @param runs the ablation's runs (each with recall.json); edges: distance bin edges; L: the block length
  */
-export function recallFigure(runs: AblationRun[], opts: { edges: number[]; L: number; chance: number; labels?: Record<string, string>; title?: string }): PlotlyFigure {
+export function recallFigure(runs: AblationRun[], opts: { edges: number[]; L: number; chance: number; title?: string }): PlotlyFigure {
   const names = [...new Set(runs.map((r) => r.name))];
+  const mids = opts.edges.slice(0, -1).map((e, i) => (e + opts.edges[i + 1]) / 2);
   const series: Series[] = names.map((name) => {
     const perSeed = runs.filter((r) => r.name === name).map((r) => accuracyByDistance(readRecallRecords(r.result.runDir), opts.edges));
-    const mids = opts.edges.slice(0, -1).map((e, i) => (e + opts.edges[i + 1]) / 2);
     const x: number[] = [], y: number[] = [], error: number[] = [];
     mids.forEach((mid, i) => {
       const accs = perSeed.map((bins) => bins.find((b) => b.from === opts.edges[i])?.accuracy).filter((a): a is number => a !== undefined);
