@@ -40,8 +40,8 @@ export { environmentVersions, matmulPeak, measureMatmulPeak } from "./experiment
 export { equivalenceProblems, equivalenceRows, runEquivalence } from "./experiments/equivalence";
 export { codebookFit, probeText } from "./experiments/inspect";
 export { paperComparison, paperReference } from "./experiments/paper";
-export { RECALL_BASES, beyondWindowVsChance, readRecallRecords, recallAccuracy, recallMetrics, windowAccuracy } from "./experiments/recall";
-export type { RecallBase, RecallRecord } from "./experiments/recall";
+export { RECALL_BASES, RECALL_EDGES, RECALL_EXPERIMENT, RECALL_SECTION_STEPS, RECALL_VARIANTS, beyondWindowVsChance, runRecallAblation, readRecallRecords, recallAccuracy, recallMetrics, windowAccuracy } from "./experiments/recall";
+export type { RecallAblation, RecallBase, RecallRecord } from "./experiments/recall";
 export { describeEpisode, recallEpisode } from "./data/recall";
 export type { RecallTask } from "./data/recall";
 export { appendResult, loadResults } from "./experiments/results";

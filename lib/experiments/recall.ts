@@ -13,7 +13,9 @@ import * as path from "node:path";
 import * as tf from "../runtime/tf";
 import { Config } from "../config";
 import { atomicWriteJSON, readJSON } from "../util/io";
-import type { AblationBase, AblationRun } from "./ablation";
+import { AblationBase, AblationChoice, AblationRun, ablationMatch, ablationRows, ablationSettings, runAblation } from "./ablation";
+import type { ResultRow } from "./results";
+import type { ExperimentSpec } from "./run";
 import type { RecallOptions } from "../data/datasets";
 import { forward } from "../nn/model";
 import { Model } from "../nn/params";
@@ -134,6 +136,70 @@ export const RECALL_BASES: Readonly<Record<"smoke" | "default", RecallBase>> = {
     },
   },
 };
+
+/**
+ * The recall experiment is one experiment whichever notebook asks for a run: notebook 13 and the recall sections of
+ * the ablation notebooks 10–12 share its run folders (runs/13-long-range-recall/) and its results file, so a run
+ * (same base, setting and seed, hence the same run id) is trained once and reused by every notebook that needs it.
+ */
+export const RECALL_EXPERIMENT = "13-long-range-recall";
+
+/**
+ * The settings of the recall experiment, as config changes of the recall base (S = 64, L = M = 16, cache on).
+ * Notebook 13 compares the first four; notebook 10 adds S = 16, notebook 11 the block lengths 8 and 32.
+ */
+export const RECALL_VARIANTS: Readonly<Record<string, AblationChoice>> = {
+  "cache-on": { label: "cache on (Transformer-VQ, S = 64)", overrides: { model: { attnType: "vq-parallel", aggCache: true } } },
+  "cache-off": { label: "cache off (window only)", overrides: { model: { attnType: "vq-parallel", aggCache: false } } },
+  "full": { label: "full attention (quadratic)", overrides: { model: { attnType: "full" } } },
+  "S4": { label: "cache on, S = 4", overrides: { model: { attnType: "vq-parallel", aggCache: true, nCode: 4 } } },
+  "S16": { label: "cache on, S = 16", overrides: { model: { attnType: "vq-parallel", aggCache: true, nCode: 16 } } },
+  "L8": { label: "cache on, L = M = 8", overrides: { model: { attnType: "vq-parallel", aggCache: true, blockLen: 8, memLen: 8 } } },
+  "L32": { label: "cache on, L = M = 32", overrides: { model: { attnType: "vq-parallel", aggCache: true, blockLen: 32, memLen: 32 } } },
+};
+
+/**
+ * Updates per run in the recall sections of notebooks 10–12, per profile. 600 is the length at which notebook 13's
+ * models use the context beyond the window (there, cache on answered 85 % of the queries beyond it after 600
+ * updates and 15 % after 150), so a knob that changes how well the cache serves recall can show.
+ */
+export const RECALL_SECTION_STEPS: Readonly<Record<"smoke" | "default", number>> = { smoke: 3, default: 600 };
+
+/** The distance bins (edges, in tokens) of the recall-by-distance figures, per profile (T = 64 and T = 256). */
+export const RECALL_EDGES: Readonly<Record<"smoke" | "default", number[]>> = {
+  smoke: [0, 8, 16, 32, 64],
+  default: [0, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256],
+};
+
+/** What runRecallAblation returns: the runs of the asked settings, their latest rows, and the task's numbers. */
+export interface RecallAblation {
+  runs: AblationRun[];
+  /** the latest row of every run of these settings on this base (from results/13-long-range-recall) */
+  rows: ResultRow[];
+  /** the settings' names in order, and their labels (for figures and tables) */
+  order: string[];
+  labels: Record<string, string>;
+  chance: number;
+}
+
+/**
+ * Trains (or reuses) every seed of the named recall settings on `base` in the shared recall experiment, scores
+ * them (recallMetrics), and returns their runs and rows.
+ * @param variants names of RECALL_VARIANTS (an unknown name throws, listing the known ones)
+ * @param opts labels: names for figures in this notebook (default: the variants' labels); runs and results
+ *   folders (tests) and progress bars as in runAblation
+ */
+export async function runRecallAblation(base: RecallBase, profile: string, variants: string[],
+  opts: Pick<ExperimentSpec, "runsDir" | "resultsDir" | "progress"> & { labels?: Record<string, string> } = {}): Promise<RecallAblation> {
+  const { labels: names = {}, ...runOpts } = opts;
+  const settings = ablationSettings("variant", variants, RECALL_VARIANTS as Record<string, AblationChoice>)
+    .map((s) => ({ ...s, label: names[String(s.params.variant)] ?? s.label }));
+  const runs = await runAblation(RECALL_EXPERIMENT, base, profile, settings, { ...runOpts, metrics: recallMetrics(base) });
+  const rows = ablationRows(RECALL_EXPERIMENT, ablationMatch(base, profile), runOpts.resultsDir)
+    .filter((r) => variants.includes(String(r.variant)));
+  const labels = Object.fromEntries(settings.map((s) => [String(s.params.variant), s.label ?? String(s.params.variant)]));
+  return { runs, rows, order: [...variants], labels, chance: recallChance(base.datasetOptions.recall.task) };
+}
 
 /** The file in a run folder that keeps the scored queries (one RecallRecord each). */
 export const RECALL_FILE = "recall.json";

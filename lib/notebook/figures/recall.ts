@@ -10,9 +10,10 @@ import { PlotlyFigure, Series, lineFigure } from "../plots";
 /**
  * Recall accuracy against the distance to the pair, one line per setting: the mean over seeds per distance bin,
  * ± the sample std over seeds; a dashed line marks chance and a dotted vertical line the window edge 2L.
- * @param runs the ablation's runs (each with recall.json); edges: distance bin edges; L: the block length
+ * @param runs the ablation's runs (each with recall.json); edges: distance bin edges; L: the block length (unset
+ *   when the settings differ in L: no window edge is drawn)
  */
-export function recallFigure(runs: AblationRun[], opts: { edges: number[]; L: number; chance: number; title?: string }): PlotlyFigure {
+export function recallFigure(runs: AblationRun[], opts: { edges: number[]; L?: number; chance: number; title?: string }): PlotlyFigure {
   const names = [...new Set(runs.map((r) => r.name))];
   const mids = opts.edges.slice(0, -1).map((e, i) => (e + opts.edges[i + 1]) / 2);
   const series: Series[] = names.map((name) => {
@@ -31,6 +32,7 @@ export function recallFigure(runs: AblationRun[], opts: { edges: number[]; L: nu
   const fig = lineFigure(series, {
     title: opts.title, x: { title: "distance from the query back to its pair (tokens)", range: [0, xMax] }, y: { title: "recall accuracy", range: [0, 1.04] },
   });
+  if (opts.L === undefined) return fig;
   const edge = 2 * opts.L;
   fig.layout.shapes = [{ type: "line", x0: edge, x1: edge, y0: 0, y1: 1, yref: "y", line: { color: "#444", width: 1.5, dash: "dot" } }];
   fig.layout.annotations = [{ x: edge, y: 1, yref: "y", text: `window edge 2L = ${edge}`, showarrow: false, xanchor: "left", yanchor: "top", font: { size: 13 } }];
