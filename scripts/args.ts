@@ -6,6 +6,7 @@
 // Flag kinds: "string" (--name value or --name=value), "number" (the same, checked to be a finite number, and to
 // be in the flag's range when its spec says so: `integer`, `min`, `above`, `max`), "boolean" (--name; --name=true / --name=false also work), "list" (a repeatable string, e.g. --set a=1 --set b=2).
 import { parseArgs } from "node:util";
+import { PROFILES, Profile } from "../lib/notebook/profiles";
 
 export type FlagKind = "string" | "number" | "boolean" | "list";
 
@@ -330,13 +331,13 @@ export function runMain(main: () => Promise<void>, usage: CommandSpec | string):
 
 /** The flags every command that runs notebooks takes: the profile, and the per-cell time limit. */
 export const NOTEBOOK_FLAGS: FlagSpec = {
-  profile: { kind: "string", value: "smoke|default", help: "the notebook profile: smoke (CI, minutes) or default (the recorded runs)", default: "default" },
+  profile: { kind: "string", value: "smoke|default|long", help: "the notebook profile: smoke (CI, minutes), default (the recorded runs) or long (hours; notebooks 10-13)", default: "default" },
   timeout: { kind: "number", value: "SECONDS", help: "time limit per cell", default: "1800", above: 0 },
 };
 
 /** The --profile flag's value, checked ("default" when absent). */
-export function profileFlag(flags: Flags): "smoke" | "default" {
+export function profileFlag(flags: Flags): Profile {
   const profile = (flags.profile as string | undefined) ?? "default";
-  if (profile !== "smoke" && profile !== "default") throw new UsageError(`--profile ${profile}: use smoke or default`);
-  return profile;
+  if (!(PROFILES as readonly string[]).includes(profile)) throw new UsageError(`--profile ${profile}: use smoke, default or long`);
+  return profile as Profile;
 }

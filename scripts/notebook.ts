@@ -1,5 +1,5 @@
 /**
- * `npm run notebook -- <notebook.ipynb> [--profile smoke|default] [--param name=value ...] [--out path]
+ * `npm run notebook -- <notebook.ipynb> [--profile smoke|default|long] [--param name=value ...] [--out path]
  * [--timeout seconds]`: executes a notebook headlessly with the tslab kernel and saves the executed copy
  * (default <notebook folder>/executed/<name>.ipynb). Exits non-zero, naming the cell and its real error, when a cell
  * throws, times out, or an unhandled rejection / timer error happens. A failed rerun keeps the last good copy and
@@ -19,7 +19,7 @@ const PYTHON = path.join(REPO, ".venv", "bin", "python");
 
 const CLI: CommandSpec = {
   command: "npm run notebook",
-  args: "<notebook.ipynb> [--profile smoke|default] [--param name=value ...] [--out FILE] [--timeout SECONDS] [--strict-outputs]",
+  args: "<notebook.ipynb> [--profile smoke|default|long] [--param name=value ...] [--out FILE] [--timeout SECONDS] [--strict-outputs]",
   summary: "Executes one notebook headlessly with the tslab kernel and saves the executed copy. Fails, naming the cell " +
     "and its real error, when a cell throws or times out, or when an unhandled rejection or timer error happens.",
   positionals: [{ name: "<notebook.ipynb>", help: "the notebook to run (relative to where you typed the command)" }],

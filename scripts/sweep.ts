@@ -1,5 +1,5 @@
 /**
- * `npm run sweep -- <notebook.ipynb> --param S=32,64,128 --param seed=0,1,2 [--profile smoke|default]
+ * `npm run sweep -- <notebook.ipynb> --param S=32,64,128 --param seed=0,1,2 [--profile smoke|default|long]
  * [--timeout seconds] [--dry-run]`: reruns one notebook over the cartesian product of the parameter lists, one
  * notebook run (scripts/notebook.ts) per combination, skipping combinations whose results row already exists, so
  * an interrupted sweep resumes. Prints one line per combination (ran / skipped / FAILED with the error) and a
@@ -19,12 +19,13 @@ import {
   SlurmResources, checkSlurmResources, planSlurmSweep, sbatchScript, slurmJobFiles, slurmSweepsDir, slurmTask, submitSlurmJob, writeSlurmJob,
 } from "../lib/notebook/slurm";
 import { CommandSpec, Flags, NOTEBOOK_FLAGS, UsageError, parseCommand, profileFlag, usageErrorText } from "./args";
+import type { Profile } from "../lib/notebook/profiles";
 
 const REPO = path.resolve(__dirname, "..");
 
 const CLI: CommandSpec = {
   command: "npm run sweep",
-  args: "<notebook.ipynb> --param name=v1,v2,... [--param ...] [--profile smoke|default] [--timeout SECONDS] " +
+  args: "<notebook.ipynb> --param name=v1,v2,... [--param ...] [--profile smoke|default|long] [--timeout SECONDS] " +
     "[--slurm [--partition P] [--time T] [--cpus N] [--mem M]] [--dry-run]",
   summary: "Reruns one notebook over the cartesian product of the parameter lists, one notebook run per combination, " +
     "skipping combinations whose results row already exists (so an interrupted sweep resumes). With --slurm the " +
@@ -121,7 +122,7 @@ async function slurmTaskMain(manifestFile: string): Promise<number> {
 }
 
 /** --slurm: plans, writes the job folder, submits (or prints the script with --dry-run). */
-function slurmMain(notebook: string, grid: Grid, profile: "smoke" | "default", timeout: number | undefined,
+function slurmMain(notebook: string, grid: Grid, profile: Profile, timeout: number | undefined,
                    resources: SlurmResources, dryRun: boolean): number {
   const plan = planSlurmSweep({ notebook, grid, profile });
   // with --dry-run stdout carries the script only (so `> job.sbatch` works); the plan goes to stderr
@@ -165,7 +166,7 @@ function slurmMain(notebook: string, grid: Grid, profile: "smoke" | "default", t
 }
 
 async function main(argv: string[]): Promise<number> {
-  let flags, grid, notebookArg: string, profile: "smoke" | "default", resources: SlurmResources;
+  let flags, grid, notebookArg: string, profile: Profile, resources: SlurmResources;
   try {
     const parsed = parseCommand(CLI, argv);
     flags = parsed.flags;

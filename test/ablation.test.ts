@@ -17,17 +17,18 @@ import { testBackend } from "./helpers/backend";
 import * as aq from "arquero";
 import { pairedT, spearman, tCritical95, welchT } from "../lib/util/stats";
 import { pickProfile } from "../lib/notebook/profiles";
+import { RECALL_BASES, RECALL_SECTION_STEPS } from "../lib/experiments/recall";
 import { getPreset } from "../lib/config";
 import { appendResult } from "../lib/experiments/results";
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
 test("ABLATION_BASES gives a valid config in both profiles (pickProfile picks it); mergeOverrides merges the knob on top", () => {
-  for (const profile of ["smoke", "default"]) {
+  for (const profile of ["smoke", "default", "long"]) {
     const b = pickProfile(profile, ABLATION_BASES);
     const cfg = getPreset(b.preset, mergeOverrides(b.overrides, { model: { nCode: 8 } }));
     assert.equal(cfg.model.nCode, 8);
-    assert.ok(b.seeds.length >= (profile === "default" ? 3 : 1));
+    assert.ok(b.seeds.length >= (profile === "smoke" ? 1 : 3));
   }
   const d = getPreset(ABLATION_BASES.default.preset, ABLATION_BASES.default.overrides);
   assert.equal(d.train.sequenceLen / d.model.blockLen, 16, "T = 16 L: the compressive cache matters");
@@ -254,4 +255,16 @@ test("runAblation trains every setting x seed once; a rerun reuses the runs; abl
   const fig = ablationCurves(runs);
   assert.deepEqual(fig.data.map((t) => t.name), ["S=4: train", "S=8: train"]);
   assert.match(String((fig.layout.title as { text: string }).text), /seed 0/);
+});
+
+test("the long profiles are the default designs run longer (more updates, checkpoints every 100), nothing else", () => {
+  for (const [bases, name] of [[ABLATION_BASES, "ABLATION_BASES"], [RECALL_BASES, "RECALL_BASES"]] as const) {
+    const { steps: ds, overrides: dov, ...drest } = bases.default;
+    const { steps: ls, overrides: lov, ...lrest } = bases.long;
+    assert.deepEqual(lrest, drest, `${name}.long differs from default beyond steps`);
+    assert.ok(ls >= 2.5 * ds, `${name}.long: ${ls} updates against ${ds}`);
+    assert.equal(lov.train?.saveEvery, 100);
+    assert.deepEqual(mergeOverrides(lov, { train: { saveEvery: dov.train?.saveEvery } }), dov);
+  }
+  assert.ok(RECALL_SECTION_STEPS.long > RECALL_SECTION_STEPS.default);
 });

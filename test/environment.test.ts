@@ -6,7 +6,7 @@ import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
 import { environmentVersions, matmulPeak, measureMatmulPeak } from "../lib/experiments/environment";
 import { median, std } from "../lib/util/stats";
-import { pickProfile } from "../lib/notebook/profiles";
+import { pickProfile, splitProfiledName } from "../lib/notebook/profiles";
 
 test("median and std", () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -44,5 +44,10 @@ test("environmentVersions names Node, TF.js, the backend and tslab", () => {
 test("pickProfile returns the profile's settings and names the fix for an unknown profile", () => {
   const s = { smoke: { n: 1 }, default: { n: 2 } };
   assert.deepEqual(pickProfile("smoke", s), { n: 1 });
-  assert.throws(() => pickProfile("fast", s), /profile "fast" is not known: set the notebook parameter profile to "smoke" or "default"/);
+  assert.throws(() => pickProfile("fast", s), /profile "fast" is not known: set the notebook parameter profile to "smoke", "default" or "long"/);
+  assert.throws(() => pickProfile("long", s), /profile "long" is not offered here: use "smoke" or "default"/);
+  assert.deepEqual(pickProfile("long", { ...s, long: { n: 3 } }), { n: 3 });
+  assert.deepEqual(splitProfiledName("10-codebook-size-bpb-long"), { name: "10-codebook-size-bpb", profile: "long" });
+  assert.deepEqual(splitProfiledName("10-codebook-size-bpb-smoke"), { name: "10-codebook-size-bpb", profile: "smoke" });
+  assert.deepEqual(splitProfiledName("10-codebook-size-bpb"), { name: "10-codebook-size-bpb", profile: "default" });
 });

@@ -19,7 +19,8 @@ import { EOS_ID, BYTE_OFFSET } from "../lib/data/vocab";
 import {
   KEY_ALPHABET, PAIR_BYTE, RecallTask, VALUE_ALPHABET, checkRecallTask, describeEpisode, inWindow, pairToken, recallEpisode, recallStream,
 } from "../lib/data/recall";
-import { RECALL_BASES, accuracyByDistance, readRecallRecords, recallMetrics, wilsonInterval, windowAccuracy } from "../lib/experiments/recall";
+import { RECALL_BASES, RECALL_EXPERIMENT, accuracyByDistance, readRecallRecords, recallMetrics, runRecallAblation, wilsonInterval, windowAccuracy } from "../lib/experiments/recall";
+import { readResultRows } from "../lib/experiments/results";
 import { runAblation, ablationSettings } from "../lib/experiments/ablation";
 
 const TASK: RecallTask = { T: 128, pairs: 6, keys: 10, values: 5, minGap: 4, maxGap: 90 };
@@ -169,4 +170,29 @@ test("a recall run writes recall.json and the accuracy columns of its row", asyn
   const [again] = await runAblation("recall-test", base, "smoke", settings, { ...dirs, progress: false, metrics: recallMetrics(base) });
   assert.equal(again.result.appended, false);
   assert.equal(fs.statSync(path.join(run.result.runDir, "recall.json")).mtimeMs, mtime);
+});
+
+test("the recall sections of several notebooks share runs: a setting trained by one call is reused by the next", async () => {
+  await initBackend(testBackend());
+  const dirs = { runsDir: fs.mkdtempSync(path.join(os.tmpdir(), "tvq-recall-")), resultsDir: fs.mkdtempSync(path.join(os.tmpdir(), "tvq-recall-")) };
+  const base = { ...RECALL_BASES.smoke, steps: 2 };
+  const first = await runRecallAblation(base, "smoke", ["S4", "cache-on"], { ...dirs, progress: false });
+  assert.deepEqual(first.runs.map((r) => r.result.appended), [true, true]);
+  const second = await runRecallAblation(base, "smoke", ["cache-on", "L32"], { ...dirs, progress: false, labels: { L32: "L = M = 32" } });
+  assert.equal(second.runs[0].result.appended, false, "cache-on is reused, not retrained");
+  assert.equal(second.runs[0].result.runDir, first.runs[1].result.runDir);
+  assert.ok(second.runs[0].result.runDir.startsWith(path.join(dirs.runsDir, RECALL_EXPERIMENT)));
+  assert.equal(second.runs[1].result.appended, true);
+  // the rows are those of the asked settings only, the knob's config change is in them, and labels apply
+  assert.deepEqual(second.rows.map((r) => r.variant).sort(), ["L32", "cache-on"]);
+  const l32 = second.rows.find((r) => r.variant === "L32")!;
+  assert.equal(l32["model.blockLen"], 32);
+  assert.equal(l32["model.memLen"], 32);
+  assert.equal(second.labels.L32, "L = M = 32");
+  assert.equal(second.labels["cache-on"], "cache on (Transformer-VQ, S = 64)");
+  assert.deepEqual(second.order, ["cache-on", "L32"]);
+  assert.equal(second.chance, 1 / base.datasetOptions.recall.task.values);
+  // one results file for every caller, one row per run
+  assert.equal(readResultRows(RECALL_EXPERIMENT, dirs.resultsDir).length, 3);
+  await assert.rejects(runRecallAblation(base, "smoke", ["S3"], { ...dirs, progress: false }), /variant "S3" is not known; use one of cache-on, cache-off, full, S4, S16, L8, L32/);
 });

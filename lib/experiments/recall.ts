@@ -120,8 +120,10 @@ export interface RecallBase extends AblationBase {
  *   L = M = 16, so the exact window is ≤ 31 tokens; T = 256; 8 pairs of 16 keys × 8 values (chance 1/8), gap
  *   0–176 tokens, so ~90 % of the queries lie beyond the window; batch 16, AdamW at 3e-3, 150 updates
  *   (2,400 of the 4,096 training episodes), 3 seeds; 256 validation episodes (2,048 queries) scored.
+ * - long (overnight): the default task and model for 1,500 updates (~6 passes over the training episodes), a
+ *   checkpoint every 100 updates; ~8 min per run here, 1.5-2 hours for notebook 13. Not run for the recorded results.
  */
-export const RECALL_BASES: Readonly<Record<"smoke" | "default", RecallBase>> = {
+export const RECALL_BASES: Readonly<Record<"smoke" | "default" | "long", RecallBase>> = {
   smoke: {
     preset: "tiny", dataset: "recall", steps: 3, seeds: [0], evalTokens: 1024, scoredEpisodes: 16,
     datasetOptions: { recall: { task: { T: 64, pairs: 4, keys: 8, values: 4, minGap: 0, maxGap: 40 }, episodes: { train: 256, validation: 32, test: 32 } } },
@@ -133,6 +135,14 @@ export const RECALL_BASES: Readonly<Record<"smoke" | "default", RecallBase>> = {
     overrides: {
       model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 16, memLen: 16, pDropSin: 0, pDropRes: 0 },
       train: { batchSize: 16, sequenceLen: 256, updateLen: 256, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 50, evalTokens: 8192 },
+    },
+  },
+  long: {
+    preset: "cpu-small", dataset: "recall", steps: 1500, seeds: [0, 1, 2], evalTokens: 16_384, scoredEpisodes: 256,
+    datasetOptions: { recall: { task: { T: 256, pairs: 8, keys: 16, values: 8, minGap: 0, maxGap: 176 } } },
+    overrides: {
+      model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 16, memLen: 16, pDropSin: 0, pDropRes: 0 },
+      train: { batchSize: 16, sequenceLen: 256, updateLen: 256, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 100, evalTokens: 8192 },
     },
   },
 };
@@ -163,12 +173,13 @@ export const RECALL_VARIANTS: Readonly<Record<string, AblationChoice>> = {
  * models use the context beyond the window (there, cache on answered 85 % of the queries beyond it after 600
  * updates and 15 % after 150), so a knob that changes how well the cache serves recall can show.
  */
-export const RECALL_SECTION_STEPS: Readonly<Record<"smoke" | "default", number>> = { smoke: 3, default: 600 };
+export const RECALL_SECTION_STEPS: Readonly<Record<"smoke" | "default" | "long", number>> = { smoke: 3, default: 600, long: 1500 };
 
-/** The distance bins (edges, in tokens) of the recall-by-distance figures, per profile (T = 64 and T = 256). */
-export const RECALL_EDGES: Readonly<Record<"smoke" | "default", number[]>> = {
+/** The distance bins (edges, in tokens) of the recall-by-distance figures, per profile (T = 64, 256 and 256). */
+export const RECALL_EDGES: Readonly<Record<"smoke" | "default" | "long", number[]>> = {
   smoke: [0, 8, 16, 32, 64],
   default: [0, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256],
+  long: [0, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256],
 };
 
 /** What runRecallAblation returns: the runs of the asked settings, their latest rows, and the task's numbers. */

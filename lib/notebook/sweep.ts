@@ -88,7 +88,7 @@ export function parseGrid(pairs: string[]): Grid {
     if (eq <= 0) throw new Error(`--param ${JSON.stringify(pair)} must look like name=v1,v2,... (e.g. --param S=32,64,128)`);
     const name = pair.slice(0, eq).trim();
     if (!IDENT.test(name)) throw new Error(`--param name ${JSON.stringify(name)} is not a TypeScript identifier (it must name a variable of the notebook's parameters cell)`);
-    if (name === "profile") throw new Error("give the profile with --profile smoke|default, not --param profile=...");
+    if (name === "profile") throw new Error("give the profile with --profile smoke|default|long, not --param profile=...");
     const values = splitTopLevel(pair.slice(eq + 1)).map((v) => v.trim());
     if (values.some((v) => v === "")) throw new Error(`--param ${pair}: empty value in the list; write name=v1,v2 without empty entries`);
     grid[name] = [...(grid[name] ?? []), ...values.map((v) => checkedValue(v, pair))];
@@ -184,7 +184,7 @@ export interface SweepOptions {
   /** the .ipynb to rerun */
   notebook: string;
   grid: Grid;
-  /** "smoke" | "default"; part of the match, so smoke rows never stand in for default runs */
+  /** "smoke" | "default" | "long"; part of the match, so smoke rows never stand in for default runs */
   profile: string;
   /**
    * Runs the notebook once for one combination; resolves to an error text when the run failed, undefined when it
