@@ -77,7 +77,7 @@ test("the TypeScript CLIs exit 2 on bad command lines, naming the flag and the f
     ["equivalence.ts", ["--T", "48", "--L", "5"], /--L 5 does not divide --T 48/],
     ["equivalence.ts", ["--cache", "maybe"], /--cache maybe: use on or off/],
     ["download-data.ts", ["enwik9"], /unknown dataset "enwik9"; use enwik8, pg19, imagenet64/],
-    ["notebook.ts", ["x.ipynb", "--profile", "smok"], /--profile smok: use smoke or default/],
+    ["notebook.ts", ["x.ipynb", "--profile", "smok"], /--profile smok: use smoke, default or long/],
     ["sweep.ts", ["x.ipynb", "--timeout", "soon"], /--timeout must be a number, got "soon"/],
   ];
   for (const [script, args, message] of cases) {
