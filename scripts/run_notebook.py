@@ -333,7 +333,10 @@ def main(argv: list[str]) -> int:
                     failure = f"{label} timed out after {args.timeout:g} s (raise it with --timeout)\n{source_head(cell)}"
                     break
                 except CellExecutionError as e:
-                    err = stream_text(cell, "stderr").strip() or str(e).strip()
+                    err = stream_text(cell, "stderr").strip()
+                    if not err:  # tslab writes a cell's error to its stderr; none means the kernel died or was interrupted
+                        err = (str(e).strip() + "\n(the kernel sent no error message: it crashed or was interrupted. Rerun the "
+                               "notebook: finished runs are reused and an interrupted run resumes from its last checkpoint)")
                     failure = f"{label} failed:\n{source_head(cell)}\n  error:\n" + "\n".join("    " + l for l in err.splitlines())
                     break
                 except DeadKernelError as e:
