@@ -114,6 +114,11 @@ export function readRecords(outDir = RECORDED_DIR): ResultRecord[] {
   return fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => readJSON<ResultRecord>(path.join(dir, f)));
 }
 
+/** The backends of a record for a table cell: what computed, without the list of backends not used. */
+function backendsCell(backends: string[]): string {
+  return [...new Set(backends.map((b) => b.split("; not used:")[0]))].join("; ").replace(/\|/g, "\\|");
+}
+
 /** The head of docs/results/summary.md: one line per record (machine, backend, commit, when). */
 export function recordsMarkdown(records: ResultRecord[]): string {
   const lines = [
@@ -129,7 +134,7 @@ export function recordsMarkdown(records: ResultRecord[]): string {
   for (const r of records) {
     const m = r.machine;
     lines.push(`| ${r.experiment} | ${r.rows} | ${r.ran[0].slice(0, 16)} – ${r.ran[1].slice(0, 16)} | ${r.commits.join(", ")}${r.dirty ? " (+ uncommitted changes)" : ""} | ` +
-      `${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, load ${m.loadAverage.join(" / ")} when recorded | ${r.backends.join("; ").replace(/\|/g, "\\|")} |`);
+      `${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, load ${m.loadAverage.join(" / ")} when recorded | ${backendsCell(r.backends)} |`);
   }
   const notes = records.filter((r) => r.note).map((r) => `- ${r.experiment}: ${r.note}`);
   return [...lines, ...(notes.length ? ["", ...notes] : []), ""].join("\n");
