@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { spawn } from "node:child_process";
 import * as tf from "../lib/runtime/tf";
 import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
@@ -195,4 +196,26 @@ test("the recall sections of several notebooks share runs: a setting trained by 
   // one results file for every caller, one row per run
   assert.equal(readResultRows(RECALL_EXPERIMENT, dirs.resultsDir).length, 3);
   await assert.rejects(runRecallAblation(base, "smoke", ["S3"], { ...dirs, progress: false }), /variant "S3" is not known; use one of cache-on, cache-off, full, S4, S16, L8, L32/);
+});
+
+test("a shared recall run that another process holds is waited for, then trained or reused (notebooks run two at a time in CI)", async () => {
+  await initBackend(testBackend());
+  const dirs = { runsDir: fs.mkdtempSync(path.join(os.tmpdir(), "tvq-recall-")), resultsDir: fs.mkdtempSync(path.join(os.tmpdir(), "tvq-recall-")) };
+  const base = { ...RECALL_BASES.smoke, steps: 2 };
+  const runDir = path.join(dirs.runsDir, RECALL_EXPERIMENT, "smoke-u2-S4-seed0");
+  // another process takes the run folder's lock and holds it for 4 s
+  const holder = spawn(process.execPath, ["--import", "tsx", "-e",
+    `const { acquireRunLock } = require(${JSON.stringify(path.resolve("lib/train/lock.ts"))}); const l = acquireRunLock(${JSON.stringify(runDir)}); console.log("locked"); setTimeout(() => { l.release(); }, 4000);`],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout!.on("data", (d) => { if (String(d).includes("locked")) resolve(); });
+    holder.on("exit", (c) => reject(new Error(`the lock holder exited (${c}) before taking the lock`)));
+  });
+  const settings = ablationSettings("variant", ["S4"], { S4: { label: "S4", overrides: { model: { nCode: 4 } } } });
+  await assert.rejects(runAblation(RECALL_EXPERIMENT, base, "smoke", settings, { ...dirs, progress: false }), /is in use: locked by pid/);
+  const t0 = Date.now();
+  const r = await runRecallAblation(base, "smoke", ["S4"], { ...dirs, progress: false });
+  assert.ok(Date.now() - t0 >= 1500, `waited ${Date.now() - t0} ms for the holder`);
+  assert.equal(r.runs[0].result.appended, true);
+  assert.equal(r.rows.length, 1);
 });

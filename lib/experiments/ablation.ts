@@ -172,7 +172,7 @@ export interface AblationRun {
  *   task metrics for the rows (ExperimentSpec.metrics)
  */
 export async function runAblation(experiment: string, base: AblationBase, profile: string, settings: AblationSetting[],
-  opts: Pick<ExperimentSpec, "runsDir" | "resultsDir" | "progress" | "metrics"> = {}): Promise<AblationRun[]> {
+  opts: Pick<ExperimentSpec, "runsDir" | "resultsDir" | "progress" | "metrics" | "waitIfLocked"> = {}): Promise<AblationRun[]> {
   const knob = ablationKnob(settings);
   const runs: AblationRun[] = [];
   for (const setting of settings) {

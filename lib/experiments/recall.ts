@@ -205,7 +205,8 @@ export async function runRecallAblation(base: RecallBase, profile: string, varia
   const { labels: names = {}, ...runOpts } = opts;
   const settings = ablationSettings("variant", variants, RECALL_VARIANTS as Record<string, AblationChoice>)
     .map((s) => ({ ...s, label: names[String(s.params.variant)] ?? s.label }));
-  const runs = await runAblation(RECALL_EXPERIMENT, base, profile, settings, { ...runOpts, metrics: recallMetrics(base) });
+  // a notebook running beside this one (CI runs two at a time) may be training a shared run: wait for it, then reuse it
+  const runs = await runAblation(RECALL_EXPERIMENT, base, profile, settings, { waitIfLocked: 6 * 3600, ...runOpts, metrics: recallMetrics(base) });
   const rows = ablationRows(RECALL_EXPERIMENT, ablationMatch(base, profile), runOpts.resultsDir)
     .filter((r) => variants.includes(String(r.variant)));
   const labels = Object.fromEntries(settings.map((s) => [String(s.params.variant), s.label ?? String(s.params.variant)]));

@@ -19,12 +19,13 @@
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { Config, DeepPartial, getPreset } from "../config";
 import { PATHS, ROOT, atomicWriteJSON, checkFileName, ensureDir, readJSON, readJSONL } from "../util/io";
 import { jsonDiff } from "../util/json";
 import { findCheckpoint } from "../train/checkpoint";
-import { RunLock, acquireRunLock } from "../train/lock";
+import { RunLock, acquireRunLock, runLockHolder } from "../train/lock";
 import { disposeModel, Model } from "../nn/params";
 import { EvalRecord, RUN_FILES, StepMetrics, TrainRunOptions, loadRunModel, readRunConfig, trainRun } from "../train/index";
 import { EvalResult, evaluate } from "../train/evaluate";
@@ -46,6 +47,11 @@ export type SampleSpec = Partial<SampleRequest>;
 export interface ExperimentSpec extends Pick<TrainRunOptions, "progress" | "onMetrics" | "onEval"> {
   /** results file name and runs/ subfolder, e.g. "01-enwik8" */
   experiment: string;
+  /**
+   * Seconds to wait when another live process holds the run folder (a run shared by notebooks that may execute
+   * at the same time, e.g. the recall runs); it is then reused. 0 or unset: fail at once, naming the holder.
+   */
+  waitIfLocked?: number;
   /** run id, unique within the experiment, e.g. "vq-S64-seed0" (letters, digits, . _ -) */
   run: string;
   /** config preset (lib/config.ts), e.g. "cpu-small" */
@@ -182,11 +188,27 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRes
   }
   const runDir = path.resolve(ROOT, spec.runsDir ?? PATHS.runs, spec.experiment, spec.run); // not the cwd: a kernel runs in notebooks/
   // one process per run folder (lib/train/lock.ts): its bookkeeping, training, sample and row are one unit
-  const lock = acquireRunLock(runDir);
+  const lock = await lockRun(runDir, spec.waitIfLocked ?? 0);
   try {
     return await runLocked(spec, runDir, lock, t0);
   } finally {
     lock.release();
+  }
+}
+
+/** The run folder's lock, waiting up to `waitS` seconds while another live process holds it. */
+async function lockRun(runDir: string, waitS: number): Promise<RunLock> {
+  const until = Date.now() + waitS * 1000;
+  for (let said = false; ;) {
+    try {
+      return acquireRunLock(runDir);
+    } catch (e) {
+      const h = runLockHolder(runDir);
+      if (!h || (h.host === os.hostname() && h.pid === process.pid) || Date.now() >= until) throw e;
+      if (!said) console.log(`${runDir} is being trained by pid ${h.pid} (since ${h.since}); waiting for it, then reusing it`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
   }
 }
 
