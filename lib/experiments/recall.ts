@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "../runtime/tf";
-import { Config } from "../config";
+import { Config, mergeOverrides } from "../config";
 import { atomicWriteJSON, readJSON } from "../util/io";
 import { AblationBase, AblationChoice, AblationRun, ablationMatch, ablationRows, ablationSettings, runAblation } from "./ablation";
 import type { ResultRow } from "./results";
@@ -113,6 +113,16 @@ export interface RecallBase extends AblationBase {
   scoredEpisodes: number;
 }
 
+/** The default profile's recall base; the long profile is this one with more updates. */
+const DEFAULT_RECALL_BASE: RecallBase = {
+  preset: "cpu-small", dataset: "recall", steps: 150, seeds: [0, 1, 2], evalTokens: 16_384, scoredEpisodes: 256,
+  datasetOptions: { recall: { task: { T: 256, pairs: 8, keys: 16, values: 8, minGap: 0, maxGap: 176 } } },
+  overrides: {
+    model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 16, memLen: 16, pDropSin: 0, pDropRes: 0 },
+    train: { batchSize: 16, sequenceLen: 256, updateLen: 256, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 50, evalTokens: 8192 },
+  },
+};
+
 /**
  * The recall experiment per notebook profile.
  * - smoke (CI, seconds): the tiny preset on a 64-token task (4 pairs of 8 keys × 4 values), 3 updates, 1 seed.
@@ -129,22 +139,8 @@ export const RECALL_BASES: Readonly<Record<"smoke" | "default" | "long", RecallB
     datasetOptions: { recall: { task: { T: 64, pairs: 4, keys: 8, values: 4, minGap: 0, maxGap: 40 }, episodes: { train: 256, validation: 32, test: 32 } } },
     overrides: { train: { sequenceLen: 64, updateLen: 64, warmupSteps: 1, evalEvery: 0, saveEvery: 0, evalTokens: 512 } },
   },
-  default: {
-    preset: "cpu-small", dataset: "recall", steps: 150, seeds: [0, 1, 2], evalTokens: 16_384, scoredEpisodes: 256,
-    datasetOptions: { recall: { task: { T: 256, pairs: 8, keys: 16, values: 8, minGap: 0, maxGap: 176 } } },
-    overrides: {
-      model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 16, memLen: 16, pDropSin: 0, pDropRes: 0 },
-      train: { batchSize: 16, sequenceLen: 256, updateLen: 256, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 50, evalTokens: 8192 },
-    },
-  },
-  long: {
-    preset: "cpu-small", dataset: "recall", steps: 1500, seeds: [0, 1, 2], evalTokens: 16_384, scoredEpisodes: 256,
-    datasetOptions: { recall: { task: { T: 256, pairs: 8, keys: 16, values: 8, minGap: 0, maxGap: 176 } } },
-    overrides: {
-      model: { dModel: 64, dK: 16, dV: 128, nLayer: 2, nCode: 64, blockLen: 16, memLen: 16, pDropSin: 0, pDropRes: 0 },
-      train: { batchSize: 16, sequenceLen: 256, updateLen: 256, lrMax: 3e-3, warmupSteps: 10, evalEvery: 0, saveEvery: 100, evalTokens: 8192 },
-    },
-  },
+  default: DEFAULT_RECALL_BASE,
+  long: { ...DEFAULT_RECALL_BASE, steps: 1500, overrides: mergeOverrides(DEFAULT_RECALL_BASE.overrides, { train: { saveEvery: 100 } }) },
 };
 
 /**
