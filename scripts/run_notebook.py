@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -140,6 +141,27 @@ def inject_parameters(nb, params: dict) -> int | None:
 
 def hidden_cell(source: str):
     return nbformat.v4.new_code_cell(source, metadata={"tags": [HIDDEN_TAG]})
+
+
+def kernel_exit(client) -> str:
+    """How the kernel process ended, for a failure message ("" when it cannot be told)."""
+    try:
+        proc = client.km.provisioner.process
+        rc = proc.poll() if proc is not None else None
+    except Exception:  # an older jupyter_client, or no local process
+        return ""
+    if rc is None:
+        return "the kernel process is still running"
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        why = {"SIGKILL": "the out-of-memory killer, a container memory limit, or a kill -9",
+               "SIGSEGV": "a crash in native code (the TensorFlow binding)",
+               "SIGABRT": "an abort in native code, often a failed TensorFlow check (its message is in the runner's stderr above)"}
+        return f"the kernel process was killed by {name}" + (f" ({why[name]})" if name in why else "")
+    return f"the kernel process exited with code {rc}" + (" (a fatal JavaScript error such as out of heap memory; its message is in the runner's stderr above)" if rc in (1, 134) else "")
 
 
 def stream_text(cell, name: str) -> str:
@@ -335,12 +357,15 @@ def main(argv: list[str]) -> int:
                 except CellExecutionError as e:
                     err = stream_text(cell, "stderr").strip()
                     if not err:  # tslab writes a cell's error to its stderr; none means the kernel died or was interrupted
-                        err = (str(e).strip() + "\n(the kernel sent no error message: it crashed or was interrupted. Rerun the "
+                        ended = kernel_exit(client)
+                        err = (str(e).strip() + "\n(the kernel sent no error message: it crashed or was interrupted"
+                               + (f"; {ended}" if ended else "") + ". Rerun the "
                                "notebook: finished runs are reused and an interrupted run resumes from its last checkpoint)")
                     failure = f"{label} failed:\n{source_head(cell)}\n  error:\n" + "\n".join("    " + l for l in err.splitlines())
                     break
                 except DeadKernelError as e:
-                    failure = f"the kernel died during {label} ({e}); out of memory, or process.exit() in the cell?\n{source_head(cell)}"
+                    ended = kernel_exit(client) or "out of memory, or process.exit() in the cell?"
+                    failure = f"the kernel died during {label} ({e}); {ended}\n{source_head(cell)}"
                     break
                 stray = read_marker(marker)
                 if stray:

@@ -106,6 +106,13 @@ test("a cell that runs past --timeout fails the run", () => {
   assert.match(r.stderr, /cell 1 of runner-stray\.ipynb timed out after 3 s/);
 });
 
+test("a kernel killed by a signal fails the run, and the failure names the signal", () => {
+  const r = runNotebook("runner-stray.ipynb", ["--param", "mode=sigkill"], "sigkill.ipynb");
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /cell 1 of runner-stray\.ipynb/);
+  assert.match(r.stderr, /the kernel process was killed by SIGKILL \(the out-of-memory killer/);
+});
+
 test("the same notebook without stray errors passes", () => {
   const r = runNotebook("runner-stray.ipynb", ["--param", "mode=none"], "none.ipynb");
   assert.equal(r.status, 0, r.stderr);
