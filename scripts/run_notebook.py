@@ -151,7 +151,7 @@ def kernel_exit(client) -> str:
     except Exception:  # an older jupyter_client, or no local process
         return ""
     if rc is None:
-        return "the kernel process is still running"
+        return "the kernel process is still running: the cell was interrupted, the kernel did not crash"
     if rc < 0:
         try:
             name = signal.Signals(-rc).name
@@ -159,9 +159,9 @@ def kernel_exit(client) -> str:
             name = f"signal {-rc}"
         why = {"SIGKILL": "the out-of-memory killer, a container memory limit, or a kill -9",
                "SIGSEGV": "a crash in native code (the TensorFlow binding)",
-               "SIGABRT": "an abort in native code, often a failed TensorFlow check (its message is in the runner's stderr above)"}
+               "SIGABRT": "an abort: Node out of JavaScript heap, or a failed TensorFlow check; its message, if any, is in the output above"}
         return f"the kernel process was killed by {name}" + (f" ({why[name]})" if name in why else "")
-    return f"the kernel process exited with code {rc}" + (" (a fatal JavaScript error such as out of heap memory; its message is in the runner's stderr above)" if rc in (1, 134) else "")
+    return f"the kernel process exited with code {rc} (its message, if any, is in the output above)"
 
 
 def stream_text(cell, name: str) -> str:
