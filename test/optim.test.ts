@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as tf from "../lib/runtime/tf";
 import { initBackend } from "../lib/runtime/backend";
 import { testBackend } from "./helpers/backend";
-import { applyUpdate, createOptimizer, disposeOptimizer, factoredDims, lrSchedule, OptimizerConfig } from "../lib/train/optim";
+import { applyUpdate, createOptimizer, disposeOptimizer, factoredDims, lrSchedule, OptimizerConfig, setSlots, slotTensors } from "../lib/train/optim";
 
 const base: OptimizerConfig = {
   optimizer: "adamw", lrMax: 0.01, warmupSteps: 0, maxSteps: 100, lrFinalFrac: 0.1,
@@ -62,8 +62,14 @@ test("AdamW: two steps match the hand computation; decay not scaled by lr, skipp
   assert.equal(opt.count, 2);
   close(params.get("W")!.dataSync(), ref.W.p, 1e-6, "W");
   close(params.get("b")!.dataSync(), ref.b.p, 1e-6, "b");
-  close(opt.slots.get("W/m")!.dataSync(), ref.W.m, 1e-6, "W/m");
-  close(opt.slots.get("b/v")!.dataSync(), ref.b.v, 1e-6, "b/v");
+  const slots = slotTensors(opt);
+  assert.deepEqual([...slots.keys()], ["W/m", "W/v", "b/m", "b/v"]);
+  assert.deepEqual(slots.get("W/m")!.shape, [2, 2]);
+  close(slots.get("W/m")!.dataSync(), ref.W.m, 1e-6, "W/m");
+  close(slots.get("W/v")!.dataSync(), ref.W.v, 1e-6, "W/v");
+  close(slots.get("b/m")!.dataSync(), ref.b.m, 1e-6, "b/m");
+  close(slots.get("b/v")!.dataSync(), ref.b.v, 1e-6, "b/v");
+  tf.dispose([...slots.values()]);
   disposeOptimizer(opt);
   params.forEach((p) => p.dispose());
 });
@@ -87,8 +93,10 @@ test("global-norm clipping scales all gradients by clip/‖g‖ and reports the 
   const grads = new Map<string, tf.Tensor>([["a", tf.tensor1d([3, 0])], ["c", tf.scalar(4)]]);
   const info = applyUpdate(opt, { ...base, gradClip: 1 }, params, grads);
   close([info.gradNorm], [5], 1e-6, "norm");
-  close(opt.slots.get("a/m")!.dataSync(), [0.1 * 0.6, 0], 1e-6, "a/m");
-  close(opt.slots.get("c/m")!.dataSync(), [0.1 * 0.8], 1e-6, "c/m");
+  const slots = slotTensors(opt);
+  close(slots.get("a/m")!.dataSync(), [0.1 * 0.6, 0], 1e-6, "a/m");
+  close(slots.get("c/m")!.dataSync(), [0.1 * 0.8], 1e-6, "c/m");
+  tf.dispose([...slots.values()]);
   grads.forEach((g) => g.dispose());
   disposeOptimizer(opt);
   params.forEach((p) => p.dispose());
@@ -163,4 +171,101 @@ test("numTensors does not grow over updates; unknown optimizer is a clear error"
   }
   assert.throws(() => createOptimizer("sgd" as never, params), /not an optimizer: use "adamw" or "adafactor"/);
   params.forEach((p) => p.dispose());
+});
+
+/** Parameters of mixed ranks (3-D, scalar, 1-D, 2-D) with seeded values, and gradients of the same shapes. */
+function mixedParams(seed: number): { params: Map<string, tf.Variable>; grads: (step: number) => Map<string, tf.Tensor> } {
+  const shapes: [string, number[]][] = [["q", [2, 3, 4]], ["s", []], ["n", [5]], ["w", [3, 2]]];
+  const params = new Map(shapes.map(([k, sh], i) => [k, tf.variable(tf.randomNormal(sh, 0, 1, "float32", seed + i))] as [string, tf.Variable]));
+  const grads = (step: number) => new Map(shapes.map(([k, sh], i) => [k, tf.randomNormal(sh, 0, 2, "float32", 1000 * step + seed + i)] as [string, tf.Tensor]));
+  return { params, grads };
+}
+
+test("AdamW over one flat vector: every parameter shape, clipping and decay match a per-element float64 reference", async () => {
+  await initBackend(testBackend());
+  const cfg = { ...base, wdLam: 0.05, gradClip: 1, warmupSteps: 1 };
+  const { params, grads } = mixedParams(3);
+  const ref = new Map([...params].map(([k, p]) => [k, { rank: p.rank, p: [...p.dataSync()], m: new Array(p.size).fill(0), v: new Array(p.size).fill(0) }]));
+  const opt = createOptimizer("adamw", params);
+  for (let s = 0; s < 3; s++) {
+    const gs = grads(s);
+    const gv = new Map([...gs].map(([k, g]) => [k, [...g.dataSync()]]));
+    const norm = Math.sqrt([...gv.values()].flat().reduce((a, x) => a + x * x, 0));
+    const clip = norm > cfg.gradClip ? cfg.gradClip / norm : 1;
+    const lr = cfg.lrMax * lrSchedule(s, cfg), t = s + 1;
+    for (const [k, r] of ref) {
+      gv.get(k)!.forEach((g0, i) => {
+        const g = g0 * clip;
+        r.m[i] = 0.9 * r.m[i] + 0.1 * g;
+        r.v[i] = 0.98 * r.v[i] + 0.02 * g * g;
+        const u = (r.m[i] / (1 - 0.9 ** t)) / (Math.sqrt(r.v[i] / (1 - 0.98 ** t)) + 1e-9);
+        r.p[i] = r.p[i] - lr * u - (r.rank !== 1 ? cfg.wdLam * r.p[i] : 0);
+      });
+    }
+    const info = applyUpdate(opt, cfg, params, gs);
+    close([info.gradNorm], [norm], 1e-6, `norm at update ${t}`);
+    gs.forEach((g) => g.dispose());
+  }
+  for (const [k, p] of params) {
+    assert.deepEqual(p.shape, k === "q" ? [2, 3, 4] : k === "s" ? [] : k === "n" ? [5] : [3, 2], `${k} keeps its shape`);
+    close(p.dataSync(), ref.get(k)!.p, 2e-6, k);
+  }
+  const slots = slotTensors(opt);
+  for (const [k, r] of ref) close(slots.get(`${k}/v`)!.dataSync(), r.v, 2e-6, `${k}/v`);
+  tf.dispose([...slots.values()]);
+  disposeOptimizer(opt);
+  params.forEach((p) => p.dispose());
+});
+
+test("optimizer slots round-trip: setSlots(slotTensors) continues the run bitwise; a missing or mis-shaped slot is named", async () => {
+  await initBackend(testBackend());
+  for (const name of ["adamw", "adafactor"] as const) {
+    const cfg = { ...base, optimizer: name, gradClip: 1, wdLam: 0.01 };
+    const a = mixedParams(7), b = mixedParams(7);
+    const optA = createOptimizer(name, a.params, { minDimSizeToFactor: 2 });
+    for (let s = 0; s < 2; s++) {
+      const gs = a.grads(s);
+      applyUpdate(optA, cfg, a.params, gs);
+      gs.forEach((g) => g.dispose());
+    }
+    // b: a's parameters and slots, restored as from a checkpoint
+    for (const [k, p] of b.params) p.assign(a.params.get(k)!);
+    const optB = createOptimizer(name, b.params, { minDimSizeToFactor: 2 });
+    const saved = slotTensors(optA);
+    setSlots(optB, saved);
+    optB.count = optA.count;
+    for (const [run, opt] of [[a, optA], [b, optB]] as const) {
+      const gs = run.grads(2);
+      applyUpdate(opt, cfg, run.params, gs);
+      gs.forEach((g) => g.dispose());
+    }
+    for (const [k, p] of a.params) assert.deepEqual([...b.params.get(k)!.dataSync()], [...p.dataSync()], `${name}: ${k} after the restored update`);
+    const first = [...saved.keys()][0];
+    const missing = new Map(saved);
+    missing.delete(first);
+    assert.throws(() => setSlots(optB, missing), new RegExp(`optimizer slot ${first.replace("/", "\\/")} is missing`));
+    const wrong = new Map(saved).set(first, tf.zeros([7]));
+    assert.throws(() => setSlots(optB, wrong), new RegExp(`optimizer slot ${first.replace("/", "\\/")} is \\[7\\] but this model needs`));
+    tf.dispose([wrong.get(first)!, ...saved.values()]);
+    disposeOptimizer(optA);
+    disposeOptimizer(optB);
+    [...a.params.values(), ...b.params.values()].forEach((p) => p.dispose());
+  }
+});
+
+test("an AdamW update runs a fixed number of kernels plus at most three per parameter (one fused rule, not one per parameter)", async () => {
+  await initBackend(testBackend());
+  const kernelsFor = async (n: number): Promise<number> => {
+    const params = new Map(Array.from({ length: n }, (_, i) => [`p${i}`, tf.variable(tf.ones([4, 3]))] as [string, tf.Variable]));
+    const grads = new Map([...params.keys()].map((k) => [k, tf.ones([4, 3])] as [string, tf.Tensor]));
+    const opt = createOptimizer("adamw", params);
+    applyUpdate(opt, { ...base, wdLam: 0.1, gradClip: 0.5 }, params, grads); // warm
+    const info = await tf.profile(() => { applyUpdate(opt, { ...base, wdLam: 0.1, gradClip: 0.5 }, params, grads); });
+    disposeOptimizer(opt);
+    [...params.values(), ...grads.values()].forEach((t) => t.dispose());
+    return info.kernels.length;
+  };
+  const k4 = await kernelsFor(4), k20 = await kernelsFor(20);
+  assert.ok((k20 - k4) / 16 <= 3, `kernels per added parameter: ${(k20 - k4) / 16} (${k4} for 4 parameters, ${k20} for 20)`);
+  assert.ok(k4 <= 40, `kernels for 4 parameters: ${k4}`);
 });

@@ -21,7 +21,7 @@ import { Batch, BatchCursor, TrainBatches } from "../data/batches";
 import { Dataset } from "../data/datasets";
 import { ensureDir, readJSONL, truncateJSONL } from "../util/io";
 import { CHECKPOINT_DIR, LoadedCheckpoint, assignFromCheckpoint, cleanStaleTemporaries, findCheckpoint, loadCheckpoint, restoreTensors, saveCheckpoint } from "./checkpoint";
-import { OptimizerState, createOptimizer, disposeOptimizer } from "./optim";
+import { OptimizerState, createOptimizer, disposeOptimizer, setSlots, slotLayout, slotTensors } from "./optim";
 import {
   EvalRecord, RUN_FILES, StepMetrics, checkOutDir, checkRunDataIdentity, jsonlLines, modelVariables, setAsideHistory, writeRunStamp,
 } from "./run-folder";
@@ -76,15 +76,32 @@ interface RunState {
   metrics: { file: string; lines: number; evalFile: string; evalLines: number };
 }
 
-/** Checkpoint names of every variable a run owns: modelVariables plus opt/<slot>. */
-export function runVariables(model: Model, opt: OptimizerState): Map<string, tf.Variable> {
-  const vars = modelVariables(model);
-  for (const [name, v] of opt.slots) vars.set(`opt/${name}`, v);
-  return vars;
+/**
+ * Every tensor a run's checkpoint holds besides the recurrent state, by checkpoint name: modelVariables plus
+ * opt/<slot>. The slots are copies (AdamW keeps one flat vector per moment), so the caller disposes `owned`.
+ */
+export function runTensors(model: Model, opt: OptimizerState): { tensors: Map<string, tf.Tensor>; owned: tf.Tensor[] } {
+  const tensors = new Map<string, tf.Tensor>(modelVariables(model));
+  const slots = slotTensors(opt);
+  for (const [name, t] of slots) tensors.set(`opt/${name}`, t);
+  return { tensors, owned: [...slots.values()] };
 }
 
-/** Names of float variables holding a NaN or ±Inf (checked before every checkpoint). */
-export function nonFiniteVariables(vars: Map<string, tf.Variable>): string[] {
+/** Fills the model and the optimizer slots from a checkpoint (every tensor checked by name and shape first). */
+function restoreRun(ck: LoadedCheckpoint, model: Model, opt: OptimizerState): void {
+  const slots = new Map([...slotLayout(opt)].map(([name, shape]) => [name, tf.variable(tf.zeros(shape), false)] as [string, tf.Variable]));
+  try {
+    const vars = modelVariables(model);
+    for (const [name, v] of slots) vars.set(`opt/${name}`, v);
+    assignFromCheckpoint(ck, vars, ["param/", "codebook/", "opt/"]);
+    setSlots(opt, slots);
+  } finally {
+    tf.dispose([...slots.values()]);
+  }
+}
+
+/** Names of float tensors holding a NaN or ±Inf (checked before every checkpoint). */
+export function nonFiniteVariables(vars: Map<string, tf.Tensor>): string[] {
   const bad: string[] = [];
   for (const [name, v] of vars) {
     if (v.dtype !== "float32") continue;
@@ -124,7 +141,7 @@ export function openRun(cfg: Config, data: Dataset, outDir: string, resume: bool
       checkResumeTarget(outDir, ck.manifest.step, ck.manifest.config.train.maxSteps, cfg.train.maxSteps);
       checkRunDataIdentity(outDir, data); // before the data cursor, whose mismatch would only name sequence counts
       checkHistory(files, ck.manifest.state as unknown as RunState, ck.manifest.step);
-      assignFromCheckpoint(ck, runVariables(model, opt), ["param/", "codebook/", "opt/"]);
+      restoreRun(ck, model, opt);
       const st = ck.manifest.state as unknown as RunState;
       opt.count = st.optimizer.count;
       batches = TrainBatches.resume(data.splits.train, st.data);
@@ -233,22 +250,25 @@ function checkHistory(files: OpenRun["files"], st: RunState, step: number): void
 /** Writes the run's checkpoint at its current step; refuses (NonFiniteLossError) when a variable holds NaN/Inf. */
 export function saveRun(run: OpenRun): void {
   const { cfg, opt, pos, step } = run;
-  const vars = runVariables(run.model, opt);
-  const bad = nonFiniteVariables(vars);
-  if (bad.length) {
-    throw new NonFiniteLossError(`training diverged: ${bad.slice(0, 3).join(", ")} hold NaN/Inf after update ${step}; ` +
-      `the last good checkpoint (step ${run.lastSaved}) is kept. ${divergenceFix(cfg.train.lrMax, run.history)}`);
+  const { tensors, owned } = runTensors(run.model, opt);
+  try {
+    const bad = nonFiniteVariables(tensors);
+    if (bad.length) {
+      throw new NonFiniteLossError(`training diverged: ${bad.slice(0, 3).join(", ")} hold NaN/Inf after update ${step}; ` +
+        `the last good checkpoint (step ${run.lastSaved}) is kept. ${divergenceFix(cfg.train.lrMax, run.history)}`);
+    }
+    if (pos.state) stateTensors(pos.state).forEach((t, i) => tensors.set(`state/${i}`, t));
+    const state: RunState = {
+      optimizer: { name: opt.name, count: opt.count },
+      data: pos.batch && pos.cursor ? pos.cursor : run.batches.cursor(),
+      segment: pos.batch ? pos.segment : 0,
+      statePos: pos.state ? pos.state.pos : 0,
+      rng: { seed: cfg.train.seed, dropout: "derived(seed, step, segment)" },
+      metrics: { file: RUN_FILES.metrics, lines: run.history.length, evalFile: RUN_FILES.evals, evalLines: run.evals.length },
+    };
+    saveCheckpoint(run.outDir, step, cfg, tensors, state as unknown as Record<string, unknown>);
+    run.lastSaved = step;
+  } finally {
+    tf.dispose(owned);
   }
-  const tensors = new Map<string, tf.Tensor>(vars);
-  if (pos.state) stateTensors(pos.state).forEach((t, i) => tensors.set(`state/${i}`, t));
-  const state: RunState = {
-    optimizer: { name: opt.name, count: opt.count },
-    data: pos.batch && pos.cursor ? pos.cursor : run.batches.cursor(),
-    segment: pos.batch ? pos.segment : 0,
-    statePos: pos.state ? pos.state.pos : 0,
-    rng: { seed: cfg.train.seed, dropout: "derived(seed, step, segment)" },
-    metrics: { file: RUN_FILES.metrics, lines: run.history.length, evalFile: RUN_FILES.evals, evalLines: run.evals.length },
-  };
-  saveCheckpoint(run.outDir, step, cfg, tensors, state as unknown as Record<string, unknown>);
-  run.lastSaved = step;
 }
