@@ -267,5 +267,6 @@ test("an AdamW update runs a fixed number of kernels plus at most three per para
   };
   const k4 = await kernelsFor(4), k20 = await kernelsFor(20);
   assert.ok((k20 - k4) / 16 <= 3, `kernels per added parameter: ${(k20 - k4) / 16} (${k4} for 4 parameters, ${k20} for 20)`);
-  assert.ok(k4 <= 40, `kernels for 4 parameters: ${k4}`);
+  // the fixed part includes the clip factor computed on the device (greater, div, ones, select: no host branch)
+  assert.ok(k4 <= 45, `kernels for 4 parameters: ${k4}`);
 });

@@ -16,12 +16,16 @@ import { Rng } from "../runtime/rng";
 export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number, noiseShape?: number[]): T {
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate ${rate} must be in [0, 1)`);
   if (rate === 0) return x;
-  const shape = noiseShape ?? (x.shape as number[]);
+  return tf.mul(x, dropoutMask(noiseShape ?? (x.shape as number[]), rate, seed)) as T;
+}
+
+/** The mask m / (1 − p) of `dropout` (values 0 or 1/(1 − p)), drawn from the seed's stream. */
+export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
   const rng = new Rng(seed);
   const keep = 1 / (1 - rate);
   const threshold = rate * 4294967296;
   const mask = new Float32Array(size);
   for (let i = 0; i < size; i++) mask[i] = rng.nextUint32() < threshold ? 0 : keep;
-  return tf.mul(x, tf.tensor(mask, shape)) as T;
+  return tf.tensor(mask, shape);
 }

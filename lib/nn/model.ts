@@ -14,16 +14,17 @@
  */
 import * as tf from "../runtime/tf";
 import { matMul } from "../runtime/matmul";
+import { HostRecipe, hostInput } from "../runtime/graph";
 import { mixSeed } from "../runtime/rng";
 import { XLBias, fullAttention, vqAttentionQuadratic } from "./attention";
 import { fullAttentionChunked } from "./attention-chunked";
 import { vqAttentionParallel, vqAttentionRecurrent } from "./attention-linear";
-import { dropout } from "./dropout";
+import { dropoutMask } from "./dropout";
 import { rmsNorm } from "./norm";
 import { Codebook, Model, attentionSublayers, keyHeads } from "./params";
 import { relativeKeys, sinusoids } from "./pe";
 import { AttnState, RecurrentState, advanceState, carriesState, stopStateGradient } from "./state";
-import { CodeStats, codeStats, codebook, commitmentLoss, emaUpdate, quantize } from "./vq";
+import { CodeStats, codeStats, codebook, commitmentLoss, emaNext, emaUpdate, quantize } from "./vq";
 
 export interface ForwardOptions {
   /** dropout / LayerDrop only when true */
@@ -49,6 +50,17 @@ export interface ForwardOutput {
   keys?: tf.Tensor4D[];
 }
 
+/** A dropout mask of one forward call: the site (its place in the call) and its shape. */
+export interface DropoutSite extends HostRecipe { kind: "dropout"; site: number; rate: number; shape: number[] }
+
+/**
+ * The mask of a dropout site in the forward call with seed `seed` (values 0 or 1/(1 − rate)): what Dropper
+ * multiplies by, and what a replayed training graph is fed (lib/runtime/graph.ts hostInput).
+ */
+export function siteMask(seed: number, s: DropoutSite): tf.Tensor {
+  return dropoutMask(s.shape, s.rate, mixSeed(seed, s.site));
+}
+
 /** Dropout with a per-site seed; identity when not training or rate 0. */
 class Dropper {
   private site = 0;
@@ -57,10 +69,8 @@ class Dropper {
   apply<T extends tf.Tensor>(x: T, rate: number, noiseShape?: number[]): T {
     const site = this.site++;
     if (!this.training || rate === 0) return x;
-    return dropout(x, rate, mixSeed(this.seed, site), noiseShape);
-  }
-  seedFor(): number {
-    return mixSeed(this.seed, this.site++);
+    const s: DropoutSite = { kind: "dropout", site, rate, shape: noiseShape ?? [...x.shape] };
+    return tf.mul(x, hostInput(siteMask(this.seed, s), s)) as T;
   }
 }
 
@@ -111,7 +121,7 @@ function attentionSublayer(m: Model, prefix: string, cb: Codebook | undefined, x
   const vLin = dense(xt, p("wv"));
   const v = splitHeads(c.headType === "shga" ? silu(vLin) : vLin, h, c.dV); // [B, h, n, d_v]
   const nDistance = c.attnType === "full" ? n : c.memLen + 1;
-  const sinDrop = c.pDropSin > 0 ? { rate: c.pDropSin, seed: drop.seedFor() } : undefined;
+  const sinDrop = c.pDropSin > 0 ? (sin: tf.Tensor2D) => drop.apply(sin, c.pDropSin) : undefined;
   const xl: XLBias = {
     r: relativeKeys(p("wr"), nDistance, c.dK, c.peLam, drop.training ? sinDrop : undefined),
     u: tf.mul(p("xl_u"), scale).reshape([H, c.dK]) as tf.Tensor2D,
@@ -159,7 +169,11 @@ function mlpSublayer(m: Model, prefix: string, x: tf.Tensor3D, drop: Dropper): t
 /** Throws unless every id is an integer in [0, V). */
 function checkTokens(inputs: tf.Tensor, V: number): void {
   if (inputs.dtype !== "int32") throw new Error(`token ids must be an int32 tensor, got ${inputs.dtype}; build them with tf.tensor2d(ids, shape, "int32")`);
-  const ids = inputs.dataSync();
+  checkTokenIds(inputs.dataSync(), V);
+}
+
+/** Throws unless every id is an integer in [0, V) (checkTokens on the host's copy of the ids). */
+export function checkTokenIds(ids: ArrayLike<number>, V: number): void {
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] < 0 || ids[i] >= V) {
       throw new Error(`token id ${ids[i]} at flat position ${i} is outside the vocabulary [0, ${V}); check the tokenizer or set model.vocabSize ≥ ${ids[i] + 1}`);
@@ -236,11 +250,22 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
  * @param stats per call, per sublayer (ForwardOutput.vqStats)
  */
 export function updateCodebooks(m: Model, stats: CodeStats[][]): void {
-  m.codebooks.forEach((cb, i) => {
-    const perCall = stats.map((s, j) => {
-      if (s.length !== m.codebooks.length) throw new Error(`call ${j} has stats for ${s.length} sublayers, the model has ${m.codebooks.length} codebooks`);
-      return s[i];
-    });
-    emaUpdate(cb.cSum, cb.cCount, perCall, m.config.cGamma);
+  m.codebooks.forEach((cb, i) => emaUpdate(cb.cSum, cb.cCount, sublayerStats(m, stats, i), m.config.cGamma));
+}
+
+/** The codebook variables updateCodebooks changes, in the order of codebookNext: c_sum, c_count per codebook. */
+export function codebookTargets(m: Model): tf.Variable[] {
+  return m.codebooks.flatMap((cb) => [cb.cSum, cb.cCount]);
+}
+
+/** updateCodebooks as a pure function: the new values of codebookTargets (the caller owns them). */
+export function codebookNext(m: Model, stats: CodeStats[][]): tf.Tensor[] {
+  return m.codebooks.flatMap((cb, i) => emaNext(cb.cSum, cb.cCount, sublayerStats(m, stats, i), m.config.cGamma));
+}
+
+function sublayerStats(m: Model, stats: CodeStats[][], i: number): CodeStats[] {
+  return stats.map((s, j) => {
+    if (s.length !== m.codebooks.length) throw new Error(`call ${j} has stats for ${s.length} sublayers, the model has ${m.codebooks.length} codebooks`);
+    return s[i];
   });
 }

@@ -5,7 +5,6 @@
  * (λ = pe_lam = 100,000), laid out [sin | cos]. Images may add absolute sinusoids times a learnable scalar.
  */
 import * as tf from "../runtime/tf";
-import { dropout } from "./dropout";
 import { matMul } from "../runtime/matmul";
 
 /** Host tables of recent sinusoid requests (full attention asks for T × d_model of them in every sublayer). */
@@ -44,16 +43,16 @@ export function sinusoids(length: number, width: number, lam: number, start = 0)
  * @param nDistance D (M + 1 for the VQ forms, T for full attention)
  * @param dK        d_k
  * @param lam       pe_lam
- * @param drop      dropout rate and seed, or undefined when not training
+ * @param drop      the dropout of the sinusoids [D, d_model], or undefined (not training)
  * @returns         [h, D, d_k]
  */
 export function relativeKeys(wR: tf.Tensor, nDistance: number, dK: number, lam: number,
-                             drop?: { rate: number; seed: number }): tf.Tensor3D {
+                             drop?: (sin: tf.Tensor2D) => tf.Tensor2D): tf.Tensor3D {
   const [dModel, hdK] = wR.shape;
   if (hdK % dK !== 0) throw new Error(`relative-position projection has ${hdK} outputs, not a multiple of d_k = ${dK}`);
   const h = hdK / dK;
   let sin: tf.Tensor2D = sinusoids(nDistance, dModel, lam);
-  if (drop && drop.rate > 0) sin = dropout(sin, drop.rate, drop.seed);
+  if (drop) sin = drop(sin);
   const r = matMul(sin, wR).reshape([nDistance, h, dK]); // [D, h, d_k]
   return tf.mul(tf.transpose(r, [1, 0, 2]), Math.pow(dK, -0.25)) as tf.Tensor3D;
 }

@@ -169,14 +169,21 @@ export function codeStats(k: tf.Tensor, z: tf.Tensor, nCode: number, mask?: tf.T
  */
 export function emaUpdate(cSum: tf.Variable, cCount: tf.Variable, stats: CodeStats[], gamma: number): void {
   if (stats.length === 0) return;
-  tf.tidy(() => {
+  const [sum, count] = emaNext(cSum, cCount, stats, gamma);
+  cSum.assign(sum);
+  cCount.assign(count);
+  tf.dispose([sum, count]);
+}
+
+/** The EMA's new c_sum and c_count, without assigning them (the caller owns both). */
+export function emaNext(cSum: tf.Tensor, cCount: tf.Tensor, stats: CodeStats[], gamma: number): [tf.Tensor, tf.Tensor] {
+  return tf.tidy(() => {
     const sums = stats.map((s) => s.codeSums).reduce((a, b) => tf.add(a, b));
     const counts = stats.map((s) => s.codeCounts).reduce((a, b) => tf.add(a, b));
     if (sums.shape.join() !== cSum.shape.join() || counts.shape.join() !== cCount.shape.join()) {
       throw new Error(`codebook stats [${sums.shape}] / [${counts.shape}] do not match c_sum [${cSum.shape}] / c_count [${cCount.shape}]`);
     }
-    cSum.assign(tf.add(tf.mul(cSum, gamma), tf.mul(sums, 1 - gamma)));
-    cCount.assign(tf.add(tf.mul(cCount, gamma), tf.mul(counts, 1 - gamma)));
+    return [tf.add(tf.mul(cSum, gamma), tf.mul(sums, 1 - gamma)), tf.add(tf.mul(cCount, gamma), tf.mul(counts, 1 - gamma))];
   });
 }
 

@@ -87,8 +87,13 @@ export function maskedNLLSum(logProbs: tf.Tensor3D, targets: Int32Array, mask: t
   if (targets.length !== B * n || mask.shape[0] !== B || mask.shape[1] !== n) {
     throw new Error(`maskedNLLSum: logProbs [${logProbs.shape}], targets [${targets.length}] and mask [${mask.shape}] disagree (want B·n = ${B * n})`);
   }
+  return tf.tidy(() => maskedNLLSumAt(logProbs, tf.tensor1d(targetIndices(targets, V), "int32"), mask));
+}
+
+/** maskedNLLSum with the targets given as flat indices into logProbs (targetIndices), as a tensor [B·n]. */
+export function maskedNLLSumAt(logProbs: tf.Tensor3D, idx: tf.Tensor1D, mask: tf.Tensor2D): tf.Scalar {
+  const [B, n, V] = logProbs.shape;
   return tf.tidy(() => {
-    const idx = tf.tensor1d(targetIndices(targets, V), "int32");
     const lp = tf.gather(tf.reshape(logProbs, [B * n * V]), idx);
     return tf.neg(tf.sum(tf.mul(lp, tf.reshape(mask, [B * n])))) as tf.Scalar;
   });

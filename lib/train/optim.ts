@@ -236,40 +236,53 @@ export function clipFactor(norm: number, maxNorm: number): number {
   return maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1;
 }
 
+/** clipFactor on tensors: maxNorm / norm where norm > maxNorm, else exactly 1 (a graph has no host branch). */
+function clipFactorT(norm: tf.Scalar, maxNorm: number): tf.Scalar {
+  const m = tf.scalar(maxNorm);
+  return tf.where(tf.greater(norm, m), tf.div(m, norm), tf.onesLike(norm)) as tf.Scalar;
+}
+
 function rms(x: tf.Tensor): tf.Scalar {
   return tf.sqrt(tf.mean(tf.square(x))) as tf.Scalar;
 }
 
-/** The constants of one AdamW update as scalar tensors, made once per update instead of once per use. */
-interface AdamScalars { b1: tf.Scalar; c1: tf.Scalar; b2: tf.Scalar; c2: tf.Scalar; bc1: tf.Scalar; bc2: tf.Scalar; eps: tf.Scalar }
+/**
+ * The numbers that change from update to update, as float32 scalar tensors (the inputs of a traced training
+ * step, lib/train/step.ts): lr = lrMax · sched(count); AdamW's bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ; Adafactor's
+ * decay 1 − t^−0.8 and its complement; t = count + 1.
+ */
+export interface UpdateScalars { lr: tf.Scalar; bc1: tf.Scalar; bc2: tf.Scalar; decay: tf.Scalar; decayC: tf.Scalar }
 
-function adamScalars(cfg: OptimizerConfig, t: number): AdamScalars {
-  const s = (x: number) => tf.scalar(x);
-  return {
-    b1: s(cfg.adamB1), c1: s(1 - cfg.adamB1), b2: s(cfg.adamB2), c2: s(1 - cfg.adamB2),
-    bc1: s(1 - Math.pow(cfg.adamB1, t)), bc2: s(1 - Math.pow(cfg.adamB2, t)), eps: s(cfg.adamEps),
+/** This update's UpdateScalars (the caller disposes them), and the rate as a number for the metrics. */
+export function updateScalars(opt: OptimizerState, cfg: OptimizerConfig): { k: UpdateScalars; lr: number } {
+  const t = opt.count + 1;
+  const lr = cfg.lrMax * lrSchedule(opt.count, cfg);
+  const decay = 1 - Math.pow(t, -opt.adafactor.decayRate);
+  const k = {
+    lr: tf.scalar(lr), bc1: tf.scalar(1 - Math.pow(cfg.adamB1, t)), bc2: tf.scalar(1 - Math.pow(cfg.adamB2, t)),
+    decay: tf.scalar(decay), decayC: tf.scalar(1 - decay),
   };
+  return { k, lr };
 }
 
-/** AdamW direction u = m̂/(√v̂ + ε) over the flat vector g [N]; updates the moments m, v in place. */
-function adamDirection(flat: FlatMoments, k: AdamScalars, g: tf.Tensor): tf.Tensor {
-  const { m, v } = flat;
-  const mNew = tf.add(tf.mul(m, k.b1), tf.mul(g, k.c1));
-  const vNew = tf.add(tf.mul(v, k.b2), tf.mul(tf.square(g), k.c2));
-  m.assign(mNew);
-  v.assign(vNew);
-  const mHat = tf.div(mNew, k.bc1);
-  const vHat = tf.div(vNew, k.bc2);
-  return tf.div(mHat, tf.add(tf.sqrt(vHat), k.eps));
+/** AdamW direction u = m̂/(√v̂ + ε) over the flat vector g [N], and the new moments. */
+function adamDirection(flat: FlatMoments, cfg: OptimizerConfig, k: UpdateScalars, g: tf.Tensor): { u: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+  // the constants once per update, not once per use (tf.mul(x, number) uploads a scalar at every call)
+  const b1 = tf.scalar(cfg.adamB1), c1 = tf.scalar(1 - cfg.adamB1), b2 = tf.scalar(cfg.adamB2), c2 = tf.scalar(1 - cfg.adamB2);
+  const m = tf.add(tf.mul(flat.m, b1), tf.mul(g, c1));
+  const v = tf.add(tf.mul(flat.v, b2), tf.mul(tf.square(g), c2));
+  const mHat = tf.div(m, k.bc1);
+  const vHat = tf.div(v, k.bc2);
+  return { u: tf.div(mHat, tf.add(tf.sqrt(vHat), tf.scalar(cfg.adamEps))), m, v };
 }
 
 /**
  * Adafactor direction (before the learning rate) for one parameter p with gradient g (same shape):
  * factored or full second-moment scaling, block-RMS clipping, then × max(RMS(p), minParamScale).
+ * Pushes the new moments onto `next`, in the order of updateTargets.
  */
-function adafactorDirection(opt: OptimizerState, pname: string, p: tf.Tensor, g: tf.Tensor, t: number): tf.Tensor {
+function adafactorDirection(opt: OptimizerState, pname: string, p: tf.Tensor, g: tf.Tensor, k: UpdateScalars, next: tf.Tensor[]): tf.Tensor {
   const af = opt.adafactor;
-  const decay = 1 - Math.pow(t, -af.decayRate);
   const g2 = tf.add(tf.square(g), af.eps);
   let u: tf.Tensor;
   const dims = factoredDims(p.shape, af.minDimSizeToFactor);
@@ -277,18 +290,17 @@ function adafactorDirection(opt: OptimizerState, pname: string, p: tf.Tensor, g:
     const [d1, d0] = dims;
     const vr = opt.slots.get(`${pname}/vr`)!;
     const vc = opt.slots.get(`${pname}/vc`)!;
-    const vrNew = tf.add(tf.mul(vr, decay), tf.mul(tf.mean(g2, d0), 1 - decay));
-    const vcNew = tf.add(tf.mul(vc, decay), tf.mul(tf.mean(g2, d1), 1 - decay));
-    vr.assign(vrNew);
-    vc.assign(vcNew);
+    const vrNew = tf.add(tf.mul(vr, k.decay), tf.mul(tf.mean(g2, d0), k.decayC));
+    const vcNew = tf.add(tf.mul(vc, k.decay), tf.mul(tf.mean(g2, d1), k.decayC));
+    next.push(vrNew, vcNew);
     const reducedD1 = d1 > d0 ? d1 - 1 : d1;
     const rowFactor = tf.rsqrt(tf.div(vrNew, tf.mean(vrNew, reducedD1, true)));
     const colFactor = tf.rsqrt(vcNew);
     u = tf.mul(tf.mul(g, tf.expandDims(rowFactor, d0)), tf.expandDims(colFactor, d1));
   } else {
     const v = opt.slots.get(`${pname}/v`)!;
-    const vNew = tf.add(tf.mul(v, decay), tf.mul(g2, 1 - decay));
-    v.assign(vNew);
+    const vNew = tf.add(tf.mul(v, k.decay), tf.mul(g2, k.decayC));
+    next.push(vNew);
     u = tf.mul(g, tf.rsqrt(vNew));
   }
   u = tf.div(u, tf.maximum(1, tf.div(rms(u), af.clipThreshold)));
@@ -296,13 +308,22 @@ function adafactorDirection(opt: OptimizerState, pname: string, p: tf.Tensor, g:
 }
 
 /**
- * One parameter update in place: clip the gradients to global norm cfg.gradClip, compute the optimizer
- * direction u, then p ← p − lrMax·sched(count)·u − wdLam·p (decay skipped for 1-D p), count += 1.
- * Throws NonFiniteGradientError (and changes nothing) when ‖g‖ is NaN or infinite.
- * @param params name → variable (any shapes)
- * @param grads  name → gradient with the same shape as its parameter; every parameter needs one
+ * The variables one update replaces, in the order nextValues returns their new values: AdamW's m and v, or
+ * Adafactor's moments parameter by parameter, then the parameters.
  */
-export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): UpdateInfo {
+export function updateTargets(opt: OptimizerState, params: Map<string, tf.Variable>): tf.Variable[] {
+  const moments = opt.flat ? [opt.flat.m, opt.flat.v]
+    : [...params.keys()].flatMap((pname) => [...slotShapes(opt.name, pname, params.get(pname)!.shape, opt.adafactor).keys()].map((key) => opt.slots.get(key)!));
+  return [...moments, ...params.values()];
+}
+
+/**
+ * One update as a pure function of tensors (no host read, no assignment; the eager update and the traced
+ * training step both run it): the global norm ‖g‖ before clipping, and the new value of every updateTargets
+ * variable. Clipping multiplies by clipFactor(‖g‖, gradClip) computed in float32, exactly 1 below the threshold.
+ */
+export function nextValues(opt: OptimizerState, cfg: OptimizerConfig, params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>,
+                           k: UpdateScalars): { gradNorm: tf.Scalar; values: tf.Tensor[] } {
   for (const [pname, p] of params) {
     const g = grads.get(pname);
     if (!g) throw new Error(`no gradient for parameter ${pname}: every trainable parameter must reach the loss`);
@@ -315,43 +336,61 @@ export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: M
     throw new Error(`the optimizer was made for the parameters [${flat.layout.names.slice(0, 4).join(", ")}, …] but the update got ` +
       `[${[...params.keys()].slice(0, 4).join(", ")}, …]: make the optimizer from the same parameter map`);
   }
-  const gFlat = flat ? tf.tidy(() => flatten(flat.layout.names.map((k) => grads.get(k)!))) : undefined;
+  const wdT = tf.scalar(cfg.wdLam);
+  if (flat) {
+    // p ← p − lr·u − (wd·mask)·p over all parameters at once, then back into their shapes
+    const gFlat = flatten(flat.layout.names.map((n) => grads.get(n)!));
+    const gradNorm = tf.sqrt(tf.sum(tf.square(gFlat))) as tf.Scalar;
+    const g = cfg.gradClip > 0 ? tf.mul(gFlat, clipFactorT(gradNorm, cfg.gradClip)) : gFlat;
+    const { u, m, v } = adamDirection(flat, cfg, k, g);
+    const p = flatten([...params.values()]);
+    let next = tf.sub(p, tf.mul(u, k.lr));
+    if (cfg.wdLam > 0) next = tf.sub(next, tf.mul(p, tf.mul(flat.decayMask, wdT)));
+    return { gradNorm, values: [m, v, ...unflatten(next, flat.layout)] };
+  }
+  const gradNorm = globalNorm([...params.keys()].map((n) => grads.get(n)!));
+  const clip = cfg.gradClip > 0 ? clipFactorT(gradNorm, cfg.gradClip) : undefined;
+  const moments: tf.Tensor[] = [], ps: tf.Tensor[] = [];
+  for (const [pname, p] of params) {
+    const g = clip ? tf.mul(grads.get(pname)!, clip) : grads.get(pname)!;
+    const u = adafactorDirection(opt, pname, p, g, k, moments);
+    let next = tf.sub(p, tf.mul(u, k.lr));
+    if (cfg.wdLam > 0 && p.rank !== 1) next = tf.sub(next, tf.mul(p, wdT));
+    ps.push(next);
+  }
+  return { gradNorm, values: [...moments, ...ps] };
+}
+
+/**
+ * One parameter update in place: clip the gradients to global norm cfg.gradClip, compute the optimizer
+ * direction u, then p ← p − lrMax·sched(count)·u − wdLam·p (decay skipped for 1-D p), count += 1.
+ * Throws NonFiniteGradientError (and changes nothing) when ‖g‖ is NaN or infinite.
+ * @param params name → variable (any shapes)
+ * @param grads  name → gradient with the same shape as its parameter; every parameter needs one
+ */
+export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): UpdateInfo {
+  const { k, lr } = updateScalars(opt, cfg);
   try {
-    const normT = gFlat ? tf.tidy(() => tf.sqrt(tf.sum(tf.square(gFlat))) as tf.Scalar) : globalNorm([...params.keys()].map((k) => grads.get(k)!));
+    const { gradNorm: normT, values } = tf.tidy(() => nextValues(opt, cfg, params, grads, k));
     const gradNorm = normT.dataSync()[0];
     normT.dispose();
     if (!Number.isFinite(gradNorm)) {
+      tf.dispose(values);
       throw new NonFiniteGradientError(`gradient norm is ${gradNorm} at update ${opt.count + 1}; no parameter was changed`);
     }
-    const clip = clipFactor(gradNorm, cfg.gradClip);
-    const sched = lrSchedule(opt.count, cfg);
-    const lr = cfg.lrMax * sched;
-    const t = opt.count + 1;
-    tf.tidy(() => {
-      // the same float32 constants as tf.mul(x, number) would make, uploaded once per update (the profile's cut)
-      const clipT = tf.scalar(clip), lrT = tf.scalar(lr), wdT = tf.scalar(cfg.wdLam);
-      if (flat && gFlat) {
-        // p ← p − lr·u − (wd·mask)·p over all parameters at once, then back into their variables
-        const g = clip === 1 ? gFlat : tf.mul(gFlat, clipT);
-        const u = adamDirection(flat, adamScalars(cfg, t), g);
-        const p = flatten([...params.values()]);
-        let next = tf.sub(p, tf.mul(u, lrT));
-        if (cfg.wdLam > 0) next = tf.sub(next, tf.mul(p, tf.mul(flat.decayMask, wdT)));
-        const parts = unflatten(next, flat.layout);
-        [...params.values()].forEach((v, i) => v.assign(parts[i]));
-        return;
-      }
-      for (const [pname, p] of params) {
-        const g = clip === 1 ? grads.get(pname)! : tf.mul(grads.get(pname)!, clipT);
-        const u = adafactorDirection(opt, pname, p, g, t);
-        let next = tf.sub(p, tf.mul(u, lrT));
-        if (cfg.wdLam > 0 && p.rank !== 1) next = tf.sub(next, tf.mul(p, wdT));
-        p.assign(next);
-      }
-    });
-    opt.count = t;
+    assignAll(updateTargets(opt, params), values);
+    opt.count += 1;
     return { lr, gradNorm };
   } finally {
-    gFlat?.dispose();
+    tf.dispose(Object.values(k));
   }
+}
+
+/** v.assign(x) for each pair; the variables take the tensors over (nothing else may dispose them). */
+export function assignAll(vars: tf.Variable[], values: tf.Tensor[]): void {
+  if (vars.length !== values.length) throw new Error(`assignAll: ${vars.length} variables but ${values.length} values`);
+  vars.forEach((v, i) => {
+    v.assign(values[i]);
+    values[i].dispose(); // the variable holds its own reference
+  });
 }

@@ -12,13 +12,14 @@
 import * as tf from "../runtime/tf";
 import { Rng } from "../runtime/rng";
 import { Config } from "../config";
-import { forward, updateCodebooks } from "../nn/model";
+import { GraphFunction, graphEnabled } from "../runtime/graph";
+import { DropoutSite, checkTokenIds, codebookNext, codebookTargets, forward, siteMask } from "../nn/model";
 import { Model } from "../nn/params";
-import { RecurrentState, replaceState, stateTensors } from "../nn/state";
+import { RecurrentState, replaceState, stateFromTensors, stateTensors } from "../nn/state";
 import { CodeStats, codeUsage } from "../nn/vq";
 import { Batch } from "../data/batches";
-import { maskedNLLSum } from "./evaluate";
-import { OptimizerState, UpdateInfo, applyUpdate } from "./optim";
+import { maskedNLLSumAt, targetIndices } from "./evaluate";
+import { NonFiniteGradientError, OptimizerState, UpdateInfo, UpdateScalars, assignAll, nextValues, updateScalars, updateTargets } from "./optim";
 
 /** Thrown when the loss or gradient is NaN/Inf; the run folder keeps the last good checkpoint. */
 export class NonFiniteLossError extends Error {}
@@ -64,15 +65,15 @@ export function dropoutSeed(seed: number, step: number, segment: number): number
 }
 
 /** Mean codebook usage (fraction of codes hit) and entropy in bits over sublayers (0, 0 without codebooks). */
-function codebookMetrics(stats: CodeStats[], S: number): { codeUsage: number; codeEntropy: number } {
-  if (stats.length === 0) return { codeUsage: 0, codeEntropy: 0 };
+function codebookMetrics(counts: tf.Tensor[], S: number): { codeUsage: number; codeEntropy: number } {
+  if (counts.length === 0) return { codeUsage: 0, codeEntropy: 0 };
   let u = 0, e = 0;
-  for (const st of stats) {
-    const m = codeUsage(st.codeCounts.dataSync(), S);
+  for (const c of counts) {
+    const m = codeUsage(c.dataSync(), S);
     u += m.usedFraction;
     e += m.entropyBits;
   }
-  return { codeUsage: u / stats.length, codeEntropy: e / stats.length };
+  return { codeUsage: u / counts.length, codeEntropy: e / counts.length };
 }
 
 /** What one update did. */
@@ -87,61 +88,132 @@ export interface SegmentResult {
   state: RecurrentState;
 }
 
+/** The tensors of one segment that change from update to update: token ids, flat target indices, mask, scored count. */
+interface SegmentFeeds { inputs: tf.Tensor2D; idx: tf.Tensor1D; mask: tf.Tensor2D; denom: tf.Scalar; k: UpdateScalars }
+
+/** What segmentStep gives back: [loss, ce, commit, ‖g‖], the new values of stepTargets, the state, the code counts. */
+interface StepOutput { metrics: tf.Tensor; values: tf.Tensor[]; state: RecurrentState; counts: tf.Tensor[] }
+
+/** The variables an update replaces, in the order of StepOutput.values: the optimizer's, then the codebooks'. */
+function stepTargets(model: Model, opt: OptimizerState): tf.Variable[] {
+  return [...updateTargets(opt, model.params), ...codebookTargets(model)];
+}
+
+/**
+ * One update as a pure function of tensors (no host read, no assignment): the forward pass on the segment, the
+ * gradients, the optimizer's and the codebook EMA's new values. The eager update runs it as it is; on the native
+ * backend it is traced once into a TensorFlow graph and replayed (lib/runtime/graph.ts).
+ */
+function segmentStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentFeeds, state: RecurrentState, seed: number): StepOutput {
+  const keys = [...model.params.keys()];
+  const vars = keys.map((k) => model.params.get(k)!);
+  let kept: { state: RecurrentState; stats: CodeStats[]; ce: tf.Scalar; commit: tf.Scalar } | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const o = forward(model, x.inputs, state, { training: true, seed }, x.mask);
+    const ce = tf.div(maskedNLLSumAt(o.logProbs, x.idx, x.mask), x.denom) as tf.Scalar;
+    const loss = tf.add(ce, tf.mul(o.commitLoss, cfg.model.cBeta)) as tf.Scalar;
+    kept = { state: o.state, stats: o.vqStats, ce, commit: o.commitLoss };
+    for (const t of [...stateTensors(o.state), ...o.vqStats.flatMap((s) => [s.codeSums, s.codeCounts]), ce, o.commitLoss]) tf.keep(t);
+    return loss;
+  }, vars);
+  const k = kept!;
+  // a parameter off this update's path (e.g. a LayerDrop'ped branch) gets a zero gradient, as in optax
+  for (const v of vars) if (!grads[v.name]) grads[v.name] = tf.zerosLike(v);
+  const named = new Map<string, tf.Tensor>(keys.map((key, i) => [key, grads[vars[i].name]]));
+  const upd = nextValues(opt, cfg.train, model.params, named, x.k);
+  const metrics = tf.stack([value, k.ce, k.commit, upd.gradNorm]);
+  const values = [...upd.values, ...codebookNext(model, [k.stats])];
+  tf.dispose([value, k.ce, k.commit, ...k.stats.map((s) => s.codeSums)]); // kept past variableGrads' scope, used up now
+  return { metrics, values, state: k.state, counts: k.stats.map((s) => s.codeCounts) };
+}
+
+/** The graphs of one model's training steps (one per state position and batch shape), made on first use. */
+const stepGraphs = new WeakMap<Model, GraphFunction>();
+/** a model collected without disposeStepGraphs still frees its sessions */
+const sessions = new FinalizationRegistry<GraphFunction>((g) => g.dispose());
+
+/** The graphs of a model's training steps, if any ran (graphCount, and why they fell back to eager, if they did). */
+export function stepGraphsOf(model: Model): GraphFunction | undefined {
+  return stepGraphs.get(model);
+}
+
+/** Frees the TensorFlow sessions of a model's training steps (disposeModel's companion for a trained model). */
+export function disposeStepGraphs(model: Model): void {
+  const g = stepGraphs.get(model);
+  if (!g) return;
+  g.dispose();
+  sessions.unregister(model);
+  stepGraphs.delete(model);
+}
+
+/** segmentStep through its graph: inputs are the variables, the state, the feeds; outputs as StepOutput, flattened. */
+function graphStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentFeeds, state: RecurrentState, seed: number): StepOutput {
+  let g = stepGraphs.get(model);
+  if (!g) {
+    stepGraphs.set(model, g = new GraphFunction("the training step's graph"));
+    sessions.register(model, g, model);
+  }
+  const targets = stepTargets(model, opt);
+  const st = stateTensors(state);
+  const feeds = [x.inputs, x.idx, x.mask, x.denom, x.k.lr, x.k.bc1, x.k.bc2, x.k.decay, x.k.decayC];
+  const consts = opt.flat ? [opt.flat.decayMask] : [];
+  const inputs = [...targets, ...consts, ...st, ...feeds];
+  const nC = model.codebooks.length;
+  const fn = (ins: tf.Tensor[]) => {
+    const s = stateFromTensors(state.pos, ins.slice(targets.length + consts.length, targets.length + consts.length + st.length));
+    const o = segmentStep(model, opt, cfg, x, s, seed);
+    return [o.metrics, ...o.values, ...stateTensors(o.state), ...o.counts];
+  };
+  // one graph for a sequence's first segment and one for the segments that carry a state; a graph that depended on
+  // the position itself would differ between its two traces (segments 2 and 3) and run eagerly
+  const key = `${state.pos === 0 ? "sequence start" : "carried state"}; inputs ${inputs.map((t) => t.shape.join("x")).join(",")}`;
+  const out = g.call(key, fn, inputs, (recipes) => recipes.map((r) => siteMask(seed, r as DropoutSite)));
+  const nV = targets.length, nS = out.length - 1 - nV - nC;
+  return { metrics: out[0], values: out.slice(1, 1 + nV), state: stateFromTensors(state.pos + x.inputs.shape[1], out.slice(1 + nV, 1 + nV + nS)), counts: out.slice(1 + nV + nS) };
+}
 
 /**
  * One parameter update on one segment.
  * seg: inputs/targets/lossMask [B·U]; state: the carried recurrent state (not disposed here).
- * Returns the state after the segment (its tensors owned by the caller).
+ * Returns the state after the segment (its tensors owned by the caller). On the native backend the update runs as
+ * one TensorFlow graph (graphEnabled; TVQ_GRAPH=0 runs it eagerly), the same function to float32 rounding.
  */
 export function trainSegment(model: Model, opt: OptimizerState, cfg: Config, seg: Batch, state: RecurrentState, seed: number,
                              step: number): SegmentResult {
   const { B, T: U } = seg;
+  const V = cfg.model.vocabSize;
+  checkTokenIds(seg.inputs, V);
   let scored = 0;
   for (let i = 0; i < seg.lossMask.length; i++) scored += seg.lossMask[i];
-  const denom = Math.max(scored, 1);
-  const keys = [...model.params.keys()];
-  const vars = keys.map((k) => model.params.get(k)!);
-  let kept: { state: RecurrentState; stats: CodeStats[]; ce: tf.Scalar; commit: tf.Scalar } | undefined;
-  const inputs = tf.tensor2d(seg.inputs, [B, U], "int32");
-  const mask = tf.tensor2d(seg.lossMask, [B, U]);
-  let value: tf.Scalar | undefined;
-  let grads: tf.NamedTensorMap = {};
+  const { k, lr } = updateScalars(opt, cfg.train);
+  const x: SegmentFeeds = {
+    inputs: tf.tensor2d(seg.inputs, [B, U], "int32"), idx: tf.tensor1d(targetIndices(seg.targets, V), "int32"),
+    mask: tf.tensor2d(seg.lossMask, [B, U]), denom: tf.scalar(Math.max(scored, 1)), k,
+  };
+  let out: StepOutput | undefined;
   try {
-    const res = tf.variableGrads(() => {
-      const o = forward(model, inputs, state, { training: true, seed }, mask);
-      const ce = tf.div(maskedNLLSum(o.logProbs, seg.targets, mask), denom) as tf.Scalar;
-      const loss = tf.add(ce, tf.mul(o.commitLoss, cfg.model.cBeta)) as tf.Scalar;
-      kept = { state: o.state, stats: o.vqStats, ce, commit: o.commitLoss };
-      for (const t of [...stateTensors(o.state), ...o.vqStats.flatMap((s) => [s.codeSums, s.codeCounts]), ce, o.commitLoss]) tf.keep(t);
-      return loss;
-    }, vars);
-    value = res.value;
-    grads = res.grads;
-    const k = kept!;
-    const loss = value.dataSync()[0];
-    const ce = k.ce.dataSync()[0];
-    const commit = k.commit.dataSync()[0];
+    // everything but the outputs is freed here (the trace's, the gradients', the intermediate values)
+    out = tf.tidy(() => (graphEnabled() ? graphStep(model, opt, cfg, x, state, seed) : segmentStep(model, opt, cfg, x, state, seed)) as unknown as tf.TensorContainerObject) as unknown as StepOutput;
+    const [loss, ce, commit, gradNorm] = out.metrics.dataSync();
     if (!Number.isFinite(loss)) {
       throw new NonFiniteLossError(`loss is ${loss} (CE ${ce}, commit ${commit}) at update ${step + 1}`);
     }
-    // a parameter off this update's path (e.g. a LayerDrop'ped branch) gets a zero gradient, as in optax
-    for (const v of vars) if (!grads[v.name]) grads[v.name] = tf.zerosLike(v);
-    const named = new Map<string, tf.Tensor>(keys.map((key, i) => [key, grads[vars[i].name]]));
-    const info = applyUpdate(opt, cfg.train, model.params, named);
-    const code = codebookMetrics(k.stats, cfg.model.nCode);
-    updateCodebooks(model, [k.stats]);
-    return { loss, ce, commit, info, code, state: k.state };
+    if (!Number.isFinite(gradNorm)) {
+      throw new NonFiniteGradientError(`gradient norm is ${gradNorm} at update ${opt.count + 1}; no parameter was changed`);
+    }
+    const code = codebookMetrics(out.counts, cfg.model.nCode);
+    assignAll(stepTargets(model, opt), out.values);
+    out.values = [];
+    opt.count += 1;
+    return { loss, ce, commit, info: { lr, gradNorm }, code, state: out.state };
   } catch (e) {
-    if (kept) replaceState(kept.state, state); // frees what the update made, keeps the carried state
+    if (out) {
+      replaceState(out.state, state); // frees what the update made, keeps the carried state
+      tf.dispose(out.values);
+    }
     throw e;
   } finally {
-    inputs.dispose();
-    mask.dispose();
-    value?.dispose();
-    for (const g of Object.values(grads)) g.dispose();
-    if (kept) {
-      for (const s of kept.stats) tf.dispose([s.codeSums, s.codeCounts]);
-      tf.dispose([kept.ce, kept.commit]);
-    }
+    tf.dispose([x.inputs, x.idx, x.mask, x.denom, ...Object.values(k)]);
+    if (out) tf.dispose([out.metrics, ...out.counts]);
   }
 }

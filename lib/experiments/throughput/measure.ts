@@ -9,7 +9,8 @@ import * as os from "node:os";
 import { Config, getPreset } from "../../config";
 import { createModel, disposeModel, disposeState, initState, replaceState } from "../../nn/index";
 import { createOptimizer, disposeOptimizer } from "../../train/optim";
-import { trainSegment } from "../../train/step";
+import { disposeStepGraphs, trainSegment } from "../../train/step";
+import { graphEnabled } from "../../runtime/graph";
 import { Batch, batchSegment, segmentCount } from "../../data/batches";
 import { Rng } from "../../runtime/rng";
 import { median, std } from "../../util/stats";
@@ -25,7 +26,7 @@ export interface MeasureOptions {
   U?: number;
   /** timed steps, median reported (≥ 3 for the benchmark; default 3) */
   reps?: number;
-  /** untimed steps first (default 1; with truncated backprop a warm-up step runs only its first two updates) */
+  /** untimed steps first (default 1, at least 2 when steps run as graphs; with truncated backprop a warm-up step runs only its first two updates) */
   warmup?: number;
   /** seed of parameters and tokens */
   seed?: number;
@@ -108,6 +109,7 @@ export function stepRunner(cfg: Config, seed: number): StepRunner {
     },
     dispose: () => {
       disposeOptimizer(opt);
+      disposeStepGraphs(model);
       disposeModel(model);
     },
   };
@@ -137,8 +139,10 @@ export function measureTrainStep(cfg: Config, opts: MeasureOptions = {}): StepTi
   try {
     let firstLoss = NaN;
     // warm-up: every update of a step has the same shapes, so with T / U > 1 updates the first two suffice
-    // (the second sees a carried state); their number does not change the cost per token
-    for (let i = 0; i < warmup; i++) {
+    // (the second sees a carried state); their number does not change the cost per token. A step run as a graph
+    // (native) is traced at its first call and checked at its second: two warm-up steps at least, so that the
+    // timed steps are replays
+    for (let i = 0; i < (graphEnabled() ? Math.max(warmup, 2) : warmup); i++) {
       const l = runner.step(i, 2);
       if (i === 0) firstLoss = l;
     }
@@ -148,7 +152,7 @@ export function measureTrainStep(cfg: Config, opts: MeasureOptions = {}): StepTi
       const t0 = performance.now();
       const l = runner.step(warmup + i);
       times.push((performance.now() - t0) / 1000);
-      if (warmup === 0 && i === 0) firstLoss = l;
+      if (Number.isNaN(firstLoss) && i === 0) firstLoss = l;
     }
     monitor.stop();
     const seconds = median(times);

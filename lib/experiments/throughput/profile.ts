@@ -8,6 +8,7 @@
  * and host reads, counted per step.
  */
 import * as tf from "../../runtime/tf";
+import { eagerly, graphEnabled } from "../../runtime/graph";
 import { Config, getPreset } from "../../config";
 import { ABLATION_BASES, ablationConfig } from "../ablation";
 import { median } from "../../util/stats";
@@ -54,6 +55,8 @@ export interface StepProfile {
   otherMs: number;
   /** backend kernel calls per step (the ops) */
   ops: number;
+  /** native: median seconds of the same step replayed as one TensorFlow graph (not profiled by kind) */
+  graphSeconds?: number;
   /** ops per step per category (kernelCategory), most first */
   opsByCategory: Array<{ category: string; calls: number }>;
   /** where one op's time goes, µs per op (layers.ts of the step; the parts sum to totalUs) */
@@ -116,6 +119,32 @@ export function profileConfigs(): Array<{ name: string; cfg: Config }> {
  * @param opts.byShape key kernels by their input shapes too
  */
 export function profileTrainStep(cfg: Config, opts: MeasureOptions & { byShape?: boolean } = {}): StepProfile {
+  const p = eagerly(() => profileEager(cfg, opts));
+  return graphEnabled() ? { ...p, graphSeconds: graphStepSeconds(cfg, opts) } : p;
+}
+
+/**
+ * The median time of the same training step run as one TensorFlow graph (lib/runtime/graph.ts): after two untimed
+ * steps per segment position (the trace and its check), `reps` replayed steps.
+ */
+function graphStepSeconds(cfg: Config, opts: MeasureOptions): number {
+  const reps = opts.reps ?? 2, seed = opts.seed ?? 1;
+  const runner = stepRunner(withStepShape(cfg, opts), seed);
+  try {
+    for (let i = 0; i < 2; i++) runner.step(i);
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      runner.step(2 + i);
+      times.push(performance.now() - t0);
+    }
+    return median(times) / 1000;
+  } finally {
+    runner.dispose();
+  }
+}
+
+function profileEager(cfg: Config, opts: MeasureOptions & { byShape?: boolean }): StepProfile {
   const reps = opts.reps ?? 2, warmup = opts.warmup ?? 1, seed = opts.seed ?? 1;
   const runner = stepRunner(withStepShape(cfg, opts), seed);
   const monitor = new EngineMonitor(true, opts.byShape ?? false);
@@ -171,8 +200,8 @@ export interface ProfileRow {
   config: string;
   B: number;
   T: number;
-  /** "category" (kernelCategory, plus disposal and other), "layer" (OpLayers) or "host" (host reads) */
-  kind: "category" | "layer" | "host";
+  /** "category" (kernelCategory, plus disposal and other), "layer" (OpLayers), "host" (host reads) or "graph" (the step as one graph; share = its time over the eager step's) */
+  kind: "category" | "layer" | "host" | "graph";
   part: string;
   /** calls per step (ops of the category; host reads); null for layers */
   calls: number | null;
@@ -200,6 +229,9 @@ export function profileRows(backend: string, name: string, cfg: Config, p: StepP
     ...p.categories.map((c) => ({ ...base, kind: "category" as const, part: c.category, calls: calls.get(c.category) ?? null, ms_per_step: c.ms, us_per_op: perOp(c.ms), share: c.share })),
     ...layers.map(([part, us]) => ({ ...base, kind: "layer" as const, part, calls: null, ms_per_step: (us * p.ops) / 1000, us_per_op: us, share: l.totalUs ? us / l.totalUs : 0 })),
     { ...base, kind: "host" as const, part: "host reads (dataSync / data)", calls: p.hostSyncs.calls, ms_per_step: p.hostSyncs.ms, us_per_op: perOp(p.hostSyncs.ms), share: stepMs ? p.hostSyncs.ms / stepMs : 0 },
+    ...p.graphSeconds !== undefined
+      ? [{ ...base, kind: "graph" as const, part: "the step as one TensorFlow graph", calls: 1, ms_per_step: 1000 * p.graphSeconds, us_per_op: perOp(1000 * p.graphSeconds), share: stepMs ? 1000 * p.graphSeconds / stepMs : 0 }]
+      : [],
   ];
 }
 
@@ -215,5 +247,6 @@ export function describeProfile(rows: ProfileRow[]): string[] {
       `${r0.binding_floor_us ? ` (binding floor ${f(r0.binding_floor_us, 1)} µs per call)` : ""}; ${f(host.calls ?? 0)} host reads (${f(host.ms_per_step, 1)} ms); load ${f(r0.load_avg, 1)}`,
     `[profile]   ops by kind: ${cats.filter((r) => r.calls).sort((a, b) => (b.calls ?? 0) - (a.calls ?? 0)).map((r) => `${r.part} ${f(r.calls ?? 0)}`).join(", ")}`,
     `[profile]   time by kind: ${cats.map((r) => `${r.part} ${f(r.ms_per_step, 1)} ms (${f(100 * r.share)}%)`).join(", ")}`,
+    ...rows.filter((r) => r.kind === "graph").map((r) => `[profile]   as one TensorFlow graph: ${f(r.ms_per_step, 1)} ms/step, ${f(1 / r.share, 1)}× the eager step`),
   ];
 }
