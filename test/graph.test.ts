@@ -110,10 +110,13 @@ test("hostInput: a tensor made in JavaScript is a graph input, made anew from it
   }
 });
 
-/** `updates` updates of a tiny model with dropout, T = 192 in three segments of 64; losses and final parameters. */
+/**
+ * `updates` updates of a tiny model with dropout and absolute position encodings (both host inputs of the graph),
+ * T = 192 in three segments of 64; losses and final parameters.
+ */
 function trainTiny(updates: number, retraceAt = -1): { losses: number[]; params: Map<string, Float32Array>; tensors: number[]; graphs?: number; fallback?: string } {
   const cfg = getPreset("cpu-small", {
-    model: { dModel: 32, dK: 8, dV: 64, nLayer: 2, nCode: 16, blockLen: 16, memLen: 16, pDropSin: 0.1, pDropRes: 0.1 },
+    model: { dModel: 32, dK: 8, dV: 64, nLayer: 2, nCode: 16, blockLen: 16, memLen: 16, pDropSin: 0.1, pDropRes: 0.1, peAbs: true },
     train: { batchSize: 2, sequenceLen: 192, updateLen: 64, gradClip: 0.05 },
   });
   const model = createModel(cfg.model, 3);

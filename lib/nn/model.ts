@@ -53,6 +53,22 @@ export interface ForwardOutput {
 /** A dropout mask of one forward call: the site (its place in the call) and its shape. */
 export interface DropoutSite extends HostRecipe { kind: "dropout"; site: number; rate: number; shape: number[] }
 
+/** The absolute position encodings of one forward call (peAbs): sinusoids of positions pos … pos + n − 1. */
+export interface PositionRows extends HostRecipe { kind: "positions"; n: number; width: number; lam: number }
+
+/**
+ * What a replayed training graph is fed for a host input of the forward call with dropout seed `seed` at state
+ * position `pos` (lib/runtime/graph.ts hostInput): a dropout mask or the absolute position encodings.
+ */
+export function hostTensor(r: HostRecipe, seed: number, pos: number): tf.Tensor {
+  if (r.kind === "dropout") return siteMask(seed, r as DropoutSite);
+  if (r.kind === "positions") {
+    const p = r as PositionRows;
+    return sinusoids(p.n, p.width, p.lam, pos);
+  }
+  throw new Error(`no host tensor of kind ${String(r.kind)}`);
+}
+
 /**
  * The mask of a dropout site in the forward call with seed `seed` (values 0 or 1/(1 − rate)): what Dropper
  * multiplies by, and what a replayed training graph is fed (lib/runtime/graph.ts hostInput).
@@ -207,7 +223,10 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
 
   const drop = new Dropper(opts.training, opts.seed ?? 0);
   let x = tf.gather(param(m, "emb"), inputs) as tf.Tensor3D; // [B, n, d]
-  if (c.peAbs) x = tf.add(x, tf.mul(param(m, "pe_scale"), sinusoids(n, c.dModel, c.peLam, state.pos))) as tf.Tensor3D;
+  if (c.peAbs) {
+    const rows: PositionRows = { kind: "positions", n, width: c.dModel, lam: c.peLam };
+    x = tf.add(x, tf.mul(param(m, "pe_scale"), hostInput(sinusoids(n, c.dModel, c.peLam, state.pos), rows))) as tf.Tensor3D;
+  }
   x = drop.apply(x, c.pDropEmb);
 
   const newLayers: AttnState[] = [];

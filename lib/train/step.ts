@@ -13,7 +13,7 @@ import * as tf from "../runtime/tf";
 import { Rng } from "../runtime/rng";
 import { Config } from "../config";
 import { GraphFunction, graphEnabled } from "../runtime/graph";
-import { DropoutSite, checkTokenIds, codebookNext, codebookTargets, forward, siteMask } from "../nn/model";
+import { checkTokenIds, codebookNext, codebookTargets, forward, hostTensor } from "../nn/model";
 import { Model } from "../nn/params";
 import { RecurrentState, replaceState, stateFromTensors, stateTensors } from "../nn/state";
 import { CodeStats, codeUsage } from "../nn/vq";
@@ -164,10 +164,11 @@ function graphStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentFee
     const o = segmentStep(model, opt, cfg, x, s, seed);
     return [o.metrics, ...o.values, ...stateTensors(o.state), ...o.counts];
   };
-  // one graph for a sequence's first segment and one for the segments that carry a state; a graph that depended on
-  // the position itself would differ between its two traces (segments 2 and 3) and run eagerly
+  // one graph for a sequence's first segment and one for the segments that carry a state (absolute position
+  // encodings are host inputs); a graph that depended on the position otherwise would differ between its two
+  // traces (segments 2 and 3) and run eagerly
   const key = `${state.pos === 0 ? "sequence start" : "carried state"}; inputs ${inputs.map((t) => t.shape.join("x")).join(",")}`;
-  const out = g.call(key, fn, inputs, (recipes) => recipes.map((r) => siteMask(seed, r as DropoutSite)));
+  const out = g.call(key, fn, inputs, (recipes) => recipes.map((r) => hostTensor(r, seed, state.pos)));
   const nV = targets.length, nS = out.length - 1 - nV - nC;
   return { metrics: out[0], values: out.slice(1, 1 + nV), state: stateFromTensors(state.pos + x.inputs.shape[1], out.slice(1 + nV, 1 + nV + nS)), counts: out.slice(1 + nV + nS) };
 }
