@@ -269,7 +269,7 @@ async function runLocked(spec: ExperimentSpec, runDir: string, lock: RunLock, t0
       if (cached && JSON.stringify(cached.options) === JSON.stringify(options)) {
         sample = decodeSample(options, cached.tokens, ds);
       } else {
-        const bar = progressCallback(progress, "sample", "token");
+        const bar = progressCallback(progress, `sample ${spec.run}`, "token");
         sample = drawSample(model, ds, options, bar.report);
         bar.done();
         atomicWriteJSON(file, { options, tokens: sample.tokens });
@@ -285,7 +285,7 @@ async function runLocked(spec: ExperimentSpec, runDir: string, lock: RunLock, t0
     }
     const evalSplits = spec.evalSplits ?? ["validation", "test"];
     for (const split of evalSplits) {
-      const bar = progressCallback(progress, `evaluate ${split}`, "window");
+      const bar = progressCallback(progress, `evaluate ${spec.run} ${split}`, "window"); // the run named, as in the training bar
       splits[split] = evaluate(model, ds, split, cfg, { maxTokens: spec.evalTokens ?? 0, onProgress: bar.report });
       bar.done();
     }

@@ -275,7 +275,7 @@ export interface ProgressCallback {
  * A progress callback whose display starts on the first report, with the total the work reports (evaluation
  * windows, sampled tokens), so nothing is shown when the work fails before it starts.
  * @param on false: no display, `report` undefined
- * @param label e.g. "evaluate validation"; unit: e.g. "window"
+ * @param label e.g. "evaluate smoke-u3-S4-seed0 validation"; unit: e.g. "window"
  */
 export function progressCallback(on: boolean, label: string, unit: string): ProgressCallback {
   let bar: Progress | undefined;
