@@ -1,7 +1,7 @@
 // Graph execution (lib/runtime/graph.ts, lib/train/step.ts): a traced function replayed through libtensorflow gives
 // what the eager function gives on new data; a value computed on the host makes two traces differ, and the function
 // then runs eagerly; host inputs are fed anew; a training step through its graph equals the eager step (with
-// dropout, two segments per sequence) and its tensors do not grow. Native backend only: skips when it is not built.
+// dropout, absolute positions, three segments per sequence) and its tensors do not grow. Native backend only: skips when it is not built.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/runtime/tf";

@@ -107,8 +107,6 @@ function graphDef(pb: Any, b: Any, t: Traced): Any {
   return g;
 }
 
-let compiled = 0;
-
 /** Loads a trace into a libtensorflow session (through a SavedModel in a temporary folder, removed after loading). */
 export function compileGraph(t: Traced): CompiledGraph {
   const backend = nativeBackend();
@@ -121,7 +119,7 @@ export function compileGraph(t: Traced): CompiledGraph {
   const model = new pb.SavedModel();
   model.setSavedModelSchemaVersion(1);
   model.setMetaGraphsList([meta]);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tvq-graph-${process.pid}-${compiled++}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tvq-graph-${process.pid}-`));
   let id: number;
   try {
     fs.writeFileSync(path.join(dir, "saved_model.pb"), model.serializeBinary());

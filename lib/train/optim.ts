@@ -13,9 +13,8 @@
  *     block RMS ≤ 1, multiplied by max(RMS(p), 1e-3).
  * sched(t) is a linear warmup from 0 to 1 over warmupSteps, then a cosine from 1 down to lrFinalFrac
  * (optax linear_schedule joined with cosine_decay_schedule(alpha = 0.1)); t counts updates from 0.
- * The codebooks are not touched here: their EMA is lib/nn/vq.ts. The update's constants are float32 scalar tensors
- * made once per update (tf.mul(x, number) uploads a new scalar at every use; on native that is a binding call),
- * bitwise the same values.
+ * The codebooks are not touched here: their EMA is lib/nn/vq.ts. The numbers that change per update are tensors
+ * (UpdateScalars), so that a traced step can be fed them; constants are scalar tensors made once per update.
  *
  * AdamW runs over flat buffers: its moments are one [N] vector each (N = all parameter elements, in the order of
  * the parameter map), and one update concatenates the gradients and the parameters, applies the elementwise rule
@@ -73,7 +72,7 @@ export interface FlatMoments {
   decayMask: tf.Tensor1D;
 }
 
-/** Thrown by applyUpdate, before any state changes, when the gradient norm is NaN or infinite. */
+/** Thrown by commitUpdate (applyUpdate, trainSegment), before any state changes, when the gradient norm is NaN or infinite. */
 export class NonFiniteGradientError extends Error {}
 
 /** What one update did, for the metrics. */
@@ -231,13 +230,11 @@ export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
-/** The factor min(1, maxNorm / norm) that clip_by_global_norm multiplies every gradient by (1 when maxNorm = 0 = off). */
-export function clipFactor(norm: number, maxNorm: number): number {
-  return maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1;
-}
-
-/** clipFactor on tensors: maxNorm / norm where norm > maxNorm, else exactly 1 (a graph has no host branch). */
-function clipFactorT(norm: tf.Scalar, maxNorm: number): tf.Scalar {
+/**
+ * The factor min(1, maxNorm / norm) that clip_by_global_norm multiplies every gradient by: maxNorm / norm where
+ * norm > maxNorm, else exactly 1; on the device (a traced step has no host branch).
+ */
+function clipFactor(norm: tf.Scalar, maxNorm: number): tf.Scalar {
   const m = tf.scalar(maxNorm);
   return tf.where(tf.greater(norm, m), tf.div(m, norm), tf.onesLike(norm)) as tf.Scalar;
 }
@@ -267,7 +264,6 @@ export function updateScalars(opt: OptimizerState, cfg: OptimizerConfig): { k: U
 
 /** AdamW direction u = m̂/(√v̂ + ε) over the flat vector g [N], and the new moments. */
 function adamDirection(flat: FlatMoments, cfg: OptimizerConfig, k: UpdateScalars, g: tf.Tensor): { u: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
-  // the constants once per update, not once per use (tf.mul(x, number) uploads a scalar at every call)
   const b1 = tf.scalar(cfg.adamB1), c1 = tf.scalar(1 - cfg.adamB1), b2 = tf.scalar(cfg.adamB2), c2 = tf.scalar(1 - cfg.adamB2);
   const m = tf.add(tf.mul(flat.m, b1), tf.mul(g, c1));
   const v = tf.add(tf.mul(flat.v, b2), tf.mul(tf.square(g), c2));
@@ -341,7 +337,7 @@ export function nextValues(opt: OptimizerState, cfg: OptimizerConfig, params: Ma
     // p ← p − lr·u − (wd·mask)·p over all parameters at once, then back into their shapes
     const gFlat = flatten(flat.layout.names.map((n) => grads.get(n)!));
     const gradNorm = tf.sqrt(tf.sum(tf.square(gFlat))) as tf.Scalar;
-    const g = cfg.gradClip > 0 ? tf.mul(gFlat, clipFactorT(gradNorm, cfg.gradClip)) : gFlat;
+    const g = cfg.gradClip > 0 ? tf.mul(gFlat, clipFactor(gradNorm, cfg.gradClip)) : gFlat;
     const { u, m, v } = adamDirection(flat, cfg, k, g);
     const p = flatten([...params.values()]);
     let next = tf.sub(p, tf.mul(u, k.lr));
@@ -349,7 +345,7 @@ export function nextValues(opt: OptimizerState, cfg: OptimizerConfig, params: Ma
     return { gradNorm, values: [m, v, ...unflatten(next, flat.layout)] };
   }
   const gradNorm = globalNorm([...params.keys()].map((n) => grads.get(n)!));
-  const clip = cfg.gradClip > 0 ? clipFactorT(gradNorm, cfg.gradClip) : undefined;
+  const clip = cfg.gradClip > 0 ? clipFactor(gradNorm, cfg.gradClip) : undefined;
   const moments: tf.Tensor[] = [], ps: tf.Tensor[] = [];
   for (const [pname, p] of params) {
     const g = clip ? tf.mul(grads.get(pname)!, clip) : grads.get(pname)!;
@@ -365,8 +361,7 @@ export function nextValues(opt: OptimizerState, cfg: OptimizerConfig, params: Ma
  * One parameter update in place: clip the gradients to global norm cfg.gradClip, compute the optimizer
  * direction u, then p ← p − lrMax·sched(count)·u − wdLam·p (decay skipped for 1-D p), count += 1.
  * Throws NonFiniteGradientError (and changes nothing) when ‖g‖ is NaN or infinite.
- * @param params name → variable (any shapes)
- * @param grads  name → gradient with the same shape as its parameter; every parameter needs one
+ * @param params name → variable (any shapes); grads: name → gradient of its parameter's shape, one for every parameter
  */
 export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): UpdateInfo {
   const { k, lr } = updateScalars(opt, cfg);
@@ -374,16 +369,24 @@ export function applyUpdate(opt: OptimizerState, cfg: OptimizerConfig, params: M
     const { gradNorm: normT, values } = tf.tidy(() => nextValues(opt, cfg, params, grads, k));
     const gradNorm = normT.dataSync()[0];
     normT.dispose();
-    if (!Number.isFinite(gradNorm)) {
-      tf.dispose(values);
-      throw new NonFiniteGradientError(`gradient norm is ${gradNorm} at update ${opt.count + 1}; no parameter was changed`);
-    }
-    assignAll(updateTargets(opt, params), values);
-    opt.count += 1;
+    commitUpdate(opt, params, values, gradNorm);
     return { lr, gradNorm };
   } finally {
     tf.dispose(Object.values(k));
   }
+}
+
+/**
+ * The end of an update whose new values are computed (nextValues; it owns them): the updateTargets take them and the
+ * update is counted; when ‖g‖ is NaN or infinite it frees them and throws NonFiniteGradientError, changing nothing.
+ */
+export function commitUpdate(opt: OptimizerState, params: Map<string, tf.Variable>, values: tf.Tensor[], gradNorm: number): void {
+  if (!Number.isFinite(gradNorm)) {
+    tf.dispose(values);
+    throw new NonFiniteGradientError(`gradient norm is ${gradNorm} at update ${opt.count + 1}; no parameter was changed`);
+  }
+  assignAll(updateTargets(opt, params), values);
+  opt.count += 1;
 }
 
 /** v.assign(x) for each pair; the variables take the tensors over (nothing else may dispose them). */

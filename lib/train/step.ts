@@ -19,7 +19,7 @@ import { RecurrentState, replaceState, stateFromTensors, stateTensors } from "..
 import { CodeStats, codeUsage } from "../nn/vq";
 import { Batch } from "../data/batches";
 import { maskedNLLSumAt, targetIndices } from "./evaluate";
-import { NonFiniteGradientError, OptimizerState, UpdateInfo, UpdateScalars, assignAll, nextValues, updateScalars, updateTargets } from "./optim";
+import { OptimizerState, UpdateInfo, UpdateScalars, assignAll, commitUpdate, nextValues, updateScalars, updateTargets } from "./optim";
 
 /** Thrown when the loss or gradient is NaN/Inf; the run folder keeps the last good checkpoint. */
 export class NonFiniteLossError extends Error {}
@@ -127,7 +127,7 @@ function segmentStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentF
   return { metrics, values, state: k.state, counts: k.stats.map((s) => s.codeCounts) };
 }
 
-/** The graphs of one model's training steps (one per state position and batch shape), made on first use. */
+/** The graphs of one model's training steps (sequence start or carried state, per batch shape), made on first use. */
 const stepGraphs = new WeakMap<Model, GraphFunction>();
 /** a model collected without disposeStepGraphs still frees its sessions */
 const sessions = new FinalizationRegistry<GraphFunction>((g) => g.dispose());
@@ -159,9 +159,9 @@ function graphStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentFee
   const consts = opt.flat ? [opt.flat.decayMask] : [];
   const inputs = [...targets, ...consts, ...st, ...feeds];
   const nC = model.codebooks.length;
-  const fn = (ins: tf.Tensor[]) => {
-    const s = stateFromTensors(state.pos, ins.slice(targets.length + consts.length, targets.length + consts.length + st.length));
-    const o = segmentStep(model, opt, cfg, x, s, seed);
+  // the step reads its inputs where they are (variables, state, feeds): `inputs` names them for the graph
+  const fn = () => {
+    const o = segmentStep(model, opt, cfg, x, state, seed);
     return [o.metrics, ...o.values, ...stateTensors(o.state), ...o.counts];
   };
   // one graph for a sequence's first segment and one for the segments that carry a state (absolute position
@@ -199,13 +199,11 @@ export function trainSegment(model: Model, opt: OptimizerState, cfg: Config, seg
     if (!Number.isFinite(loss)) {
       throw new NonFiniteLossError(`loss is ${loss} (CE ${ce}, commit ${commit}) at update ${step + 1}`);
     }
-    if (!Number.isFinite(gradNorm)) {
-      throw new NonFiniteGradientError(`gradient norm is ${gradNorm} at update ${opt.count + 1}; no parameter was changed`);
-    }
     const code = codebookMetrics(out.counts, cfg.model.nCode);
-    assignAll(stepTargets(model, opt), out.values);
+    const codebooks = codebookTargets(model);
+    commitUpdate(opt, model.params, out.values.splice(0, out.values.length - codebooks.length), gradNorm); // leaves the codebooks'
+    assignAll(codebooks, out.values);
     out.values = [];
-    opt.count += 1;
     return { loss, ce, commit, info: { lr, gradNorm }, code, state: out.state };
   } catch (e) {
     if (out) {

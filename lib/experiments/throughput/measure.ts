@@ -142,7 +142,8 @@ export function measureTrainStep(cfg: Config, opts: MeasureOptions = {}): StepTi
     // (the second sees a carried state); their number does not change the cost per token. A step run as a graph
     // (native) is traced at its first call and checked at its second: two warm-up steps at least, so that the
     // timed steps are replays
-    for (let i = 0; i < (graphEnabled() ? Math.max(warmup, 2) : warmup); i++) {
+    const warm = graphEnabled() ? Math.max(warmup, 2) : warmup;
+    for (let i = 0; i < warm; i++) {
       const l = runner.step(i, 2);
       if (i === 0) firstLoss = l;
     }
@@ -150,9 +151,9 @@ export function measureTrainStep(cfg: Config, opts: MeasureOptions = {}): StepTi
     monitor.start();
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
-      const l = runner.step(warmup + i);
+      const l = runner.step(warm + i);
       times.push((performance.now() - t0) / 1000);
-      if (Number.isNaN(firstLoss) && i === 0) firstLoss = l;
+      if (warm === 0 && i === 0) firstLoss = l;
     }
     monitor.stop();
     const seconds = median(times);

@@ -13,7 +13,7 @@ import { Config, getPreset } from "../../config";
 import { ABLATION_BASES, ablationConfig } from "../ablation";
 import { median } from "../../util/stats";
 import { EngineMonitor } from "./engine-monitor";
-import { MeasureOptions, stepRunner, withStepShape } from "./measure";
+import { MeasureOptions, measureTrainStep, stepRunner, withStepShape } from "./measure";
 
 /** Time spent in one kernel name during the profiled steps. */
 export interface KernelTime {
@@ -120,28 +120,8 @@ export function profileConfigs(): Array<{ name: string; cfg: Config }> {
  */
 export function profileTrainStep(cfg: Config, opts: MeasureOptions & { byShape?: boolean } = {}): StepProfile {
   const p = eagerly(() => profileEager(cfg, opts));
-  return graphEnabled() ? { ...p, graphSeconds: graphStepSeconds(cfg, opts) } : p;
-}
-
-/**
- * The median time of the same training step run as one TensorFlow graph (lib/runtime/graph.ts): after two untimed
- * steps per segment position (the trace and its check), `reps` replayed steps.
- */
-function graphStepSeconds(cfg: Config, opts: MeasureOptions): number {
-  const reps = opts.reps ?? 2, seed = opts.seed ?? 1;
-  const runner = stepRunner(withStepShape(cfg, opts), seed);
-  try {
-    for (let i = 0; i < 2; i++) runner.step(i);
-    const times: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      runner.step(2 + i);
-      times.push(performance.now() - t0);
-    }
-    return median(times) / 1000;
-  } finally {
-    runner.dispose();
-  }
+  // the same step as one TensorFlow graph: measureTrainStep warms up its trace and check, then times replays
+  return graphEnabled() ? { ...p, graphSeconds: measureTrainStep(cfg, { ...opts, reps: opts.reps ?? 2 }).seconds } : p;
 }
 
 function profileEager(cfg: Config, opts: MeasureOptions & { byShape?: boolean }): StepProfile {
