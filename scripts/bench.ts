@@ -29,7 +29,7 @@ import { saveTable, tableText } from "../lib/notebook/tables";
 import { Config, getPreset, HeadType } from "../lib/config";
 import {
   PlannedPoint, ProfileRow, StepTiming, ThroughputRecord, ThroughputSweepOptions, ThroughputRow, completeRow, describeProfile, describeRow, measureTrainStep,
-  planThroughputSweep, profileConfigs, profileRows, profileTrainStep, smallModelConfig, speedupRows, throughputRow, throughputSweepRows,
+  planThroughputSweep, profileConfigs, replanAfterMemoryKill, profileRows, profileTrainStep, smallModelConfig, speedupRows, throughputRow, throughputSweepRows,
 } from "../lib/experiments/throughput/index";
 import { throughputFigure } from "../lib/notebook/figures/throughput";
 import { CommandSpec, UsageError, parseCommand, usageErrorText } from "./args";
@@ -110,7 +110,7 @@ async function profile(s: Settings, outDir: string | undefined): Promise<void> {
   for (const backend of s.backends) {
     let got: Record<string, unknown> | undefined;
     const reps = s.quick ? 1 : 3;
-    const err = await runChild([{ kind: "profile", backend, reps, warmup: 1 }], 1.3 * s.sweep.budgetBytes, (_, r) => (got = r));
+    const { error: err } = await runChild([{ kind: "profile", backend, reps, warmup: 1 }], 1.3 * s.sweep.budgetBytes, (_, r) => (got = r));
     if (!got) {
       console.log(`[profile] ${backend.padEnd(6)} failed: ${err}`);
       continue;
@@ -128,11 +128,17 @@ async function profile(s: Settings, outDir: string | undefined): Promise<void> {
   console.log(`[profile] wrote ${csv}`);
 }
 
+/** How a child process ended: `error` of the job that did not finish (absent when all did); `killedRssBytes` when killed for memory. */
+interface ChildEnd {
+  error?: string;
+  killedRssBytes?: number;
+}
+
 /**
  * Runs jobs in one child process, calling `onRow` as each finishes; kills the child when its RSS passes
- * `rssLimit` bytes. Returns the error of the job that did not finish (undefined when all did).
+ * `rssLimit` bytes.
  */
-function runChild(jobs: Job[], rssLimit: number, onRow: (i: number, row: Record<string, unknown>) => void): Promise<string | undefined> {
+function runChild(jobs: Job[], rssLimit: number, onRow: (i: number, row: Record<string, unknown>) => void): Promise<ChildEnd> {
   return new Promise((resolve) => {
     const args = ["--import", "tsx", __filename, "--child", JSON.stringify(jobs)];
     const child = spawn(process.execPath, args, { env: { ...process.env, TVQ_BACKEND: jobs[0].backend }, stdio: ["ignore", "pipe", "pipe"] });
@@ -157,10 +163,13 @@ function runChild(jobs: Job[], rssLimit: number, onRow: (i: number, row: Record<
     }, 500);
     child.on("close", (code, signal) => {
       clearInterval(watch);
-      if (code === 0) return resolve(undefined);
-      if (killedForMemory) return resolve(`killed: RSS ${(killedForMemory / 2 ** 30).toFixed(1)} GiB passed the limit ${(rssLimit / 2 ** 30).toFixed(1)} GiB (1.3 × budget); the memory estimate was too low`);
+      if (code === 0) return resolve({});
+      if (killedForMemory) {
+        const error = `killed: RSS ${(killedForMemory / 2 ** 30).toFixed(1)} GiB passed the limit ${(rssLimit / 2 ** 30).toFixed(1)} GiB (1.3 × budget or the free memory); the memory estimate was too low`;
+        return resolve({ error, killedRssBytes: killedForMemory });
+      }
       const why = err.split("\n").find((l) => /Error|error/.test(l)) ?? `exit ${code ?? signal}`;
-      resolve(why.trim().slice(0, 300));
+      resolve({ error: why.trim().slice(0, 300) });
     });
   });
 }
@@ -204,7 +213,7 @@ async function sweep(s: Settings): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
   for (const backend of s.backends) {
     let mm: Record<string, unknown> | undefined;
-    const mmError = await runChild([{ kind: "matmul", backend, sizes: s.quick ? [128, 256, 512] : [256, 512, 1024, 2048] }], 4 * 2 ** 30, (_, r) => (mm = r));
+    const { error: mmError } = await runChild([{ kind: "matmul", backend, sizes: s.quick ? [128, 256, 512] : [256, 512, 1024, 2048] }], 4 * 2 ** 30, (_, r) => (mm = r));
     if (!mm) {
       console.log(`[bench] ${backend.padEnd(6)} unavailable: ${mmError}`);
       rows.push({ ...throughputRow(backend, smallModelConfig({ B: 1, T: 64 }), "none"), status: "failed", reason: `backend unavailable: ${mmError}` });
@@ -217,6 +226,12 @@ async function sweep(s: Settings): Promise<ThroughputRow[]> {
     const points = planThroughputSweep(backend, s.sweep);
     for (const p of points) Object.assign(p.row, { backend_detail: detail, matmul_peak_gflops: peak });
     const jobs = points.filter((p) => p.cfg);
+    /** puts a replanned point in the place of the killed one (its VQ partner now pairs with the new row) */
+    const replace = (old: PlannedPoint, next: PlannedPoint) => {
+      points[points.indexOf(old)] = next;
+      jobs[jobs.indexOf(old)] = next;
+      for (const q of points) if (q.pair === old.row) q.pair = next.row;
+    };
     const finished = new Set<ThroughputRow>(points.filter((p) => !p.cfg).map((p) => p.row));
     const printed = new Set<ThroughputRow>();
     const report = () => { // in plan order, each row once its quadratic pair is done too
@@ -248,12 +263,19 @@ async function sweep(s: Settings): Promise<ThroughputRow[]> {
           continue;
         }
         let got: Record<string, unknown> | undefined;
-        const err = await runChild([point(jobs[i])], Math.min(limit, free + 2 ** 30), (_, r) => (got = r));
-        finish(i, got, err);
+        let end = await runChild([point(jobs[i])], Math.min(limit, free + 2 ** 30), (_, r) => (got = r));
+        // killed for memory although the estimate fit: once more with the plan for a budget shrunk by the estimate's error
+        const next = !got && end.killedRssBytes ? replanAfterMemoryKill(jobs[i], end.killedRssBytes) : undefined;
+        if (next) {
+          console.log(`[bench] ${backend.padEnd(6)} ${end.error}; rerunning it: ${next.row.reason}`);
+          replace(jobs[i], next);
+          end = await runChild([point(next)], Math.min(limit, memAvailable() + 2 ** 30), (_, r) => (got = r));
+        }
+        finish(i, got, end.error);
       }
     } else {
       const done = new Set<number>();
-      const err = await runChild(jobs.map(point), limit, (i, r) => {
+      const { error: err } = await runChild(jobs.map(point), limit, (i, r) => {
         done.add(i);
         finish(i, r);
       });

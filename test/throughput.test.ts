@@ -7,7 +7,7 @@ import { initBackend, nativeAvailable } from "../lib/runtime/backend";
 import { ModelConfig, getPreset } from "../lib/config";
 import {
   StepTiming, completeRow, describeRow, estimateStepBytes, kernelCategory, measureTrainStep, perTokenRatio, planPoint,
-  describeProfile, planThroughputSweep, profileRows, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, withStepShape,
+  describeProfile, planThroughputSweep, profileRows, replanAfterMemoryKill, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, withStepShape,
 } from "../lib/experiments/throughput/index";
 import { flopSpeedup, flopsPerToken } from "../lib/experiments/cost";
 import { throughputFigure } from "../lib/notebook/figures/throughput";
@@ -165,6 +165,29 @@ test("profileTrainStep on native: the binding's executeOp is timed (binding + TF
   assert.equal(backend.binding, binding);
   assert.ok(p.perOp.bindingFloorUs > 0 && p.perOp.bindingUs > 0 && p.perOp.kernelUs >= 0, JSON.stringify(p.perOp));
   await initBackend("cpu");
+});
+
+test("a point killed for memory is planned again against the budget shrunk by the estimate's error", () => {
+  const [vq, full] = planThroughputSweep("native", { Ts: [8192], heads: ["shga"], B: 1, nLayer: 1, reps: 1, warmup: 0, budgetBytes: 12 * 2 ** 30 });
+  assert.equal(vq.cfg!.train.updateLen, 8192);
+  assert.equal(full.cfg!.model.fullChunk ?? 0, 0); // planned whole: the 8k T×T scores fit the estimate
+  assert.equal(vq.pair, full.row);
+  // full attention killed at twice its estimate: reruns in chunks of 512, the same pair, the reason says why
+  const fullNext = replanAfterMemoryKill(full, 2 * full.row.est_mb * 2 ** 20)!;
+  assert.equal(fullNext.cfg!.model.fullChunk, 512);
+  assert.equal(fullNext.row.full_chunk, 512);
+  assert.ok(fullNext.row.est_mb < full.row.est_mb / 2, `${fullNext.row.est_mb} vs ${full.row.est_mb}`);
+  assert.match(fullNext.row.reason, /chunked quadratic attention: C = 512.*a first run with the whole sequence was killed at \d+\.\d GiB RSS \(estimated \d+\.\d GiB\)/);
+  // VQ killed at 1.6× its estimate: truncated backprop with the largest U whose estimate fits 12 GiB / 1.6
+  const vqNext = replanAfterMemoryKill(vq, 1.6 * vq.row.est_mb * 2 ** 20)!;
+  const U = vqNext.cfg!.train.updateLen;
+  assert.ok(U < 8192 && 8192 % U === 0, `U = ${U}`);
+  assert.ok(vqNext.row.est_mb * 2 ** 20 <= (12 * 2 ** 30) / 1.6 && vq.row.est_mb * 2 ** 20 > (12 * 2 ** 30) / 1.6);
+  assert.equal(vqNext.row.flop_ratio, vq.row.flop_ratio);
+  assert.equal(vqNext.pair, full.row);
+  // killed below its estimate (another process took the memory) or nothing smaller fits: no rerun
+  assert.equal(replanAfterMemoryKill(vq, 0.5 * vq.row.est_mb * 2 ** 20), undefined);
+  assert.equal(replanAfterMemoryKill(fullNext, 100 * fullNext.row.est_mb * 2 ** 20), undefined);
 });
 
 test("sweep plan, speedup table with extrapolation, per-token ratio and the figure", () => {

@@ -166,8 +166,49 @@ export interface PlannedPoint {
   row: ThroughputRow;
   /** the config to measure, with the planned update length; undefined when skipped */
   cfg?: Config;
+  /** the point as asked for (U = T, no chunking), which the plan shaped into cfg */
+  spec: Config;
+  /** the budget the point was planned against, bytes */
+  budgetBytes: number;
   /** the quadratic row measured beside this VQ row */
   pair?: ThroughputRow;
+}
+
+/**
+ * Plans one point against a memory budget (planPoint): the row (skipped, with the reason, when nothing fits) and
+ * the config to measure (U and full attention's chunk as planned).
+ */
+export function planThroughputPoint(backend: string, cfg: Config, budgetBytes: number, model?: ThroughputRow["model"]): PlannedPoint {
+  const p = planPoint(cfg, budgetBytes);
+  const shaped = p.fullChunk ? { ...cfg, model: { ...cfg.model, fullChunk: p.fullChunk } } : cfg;
+  const run = p.run ? withStepShape(shaped, { U: p.U }) : undefined;
+  const row = throughputRow(backend, run ?? cfg, model);
+  Object.assign(row, { reason: p.reason, est_mb: p.estimatedBytes / 2 ** 20, status: p.run ? "ok" : "skipped" });
+  return { row, cfg: run, spec: cfg, budgetBytes };
+}
+
+/**
+ * The plan of a point whose process was killed at `killedRssBytes` although its estimate fit: the memory model
+ * (fitted on one machine) is low by the factor killed / estimated on this one, so the point is planned again
+ * against the budget shrunk by that factor, which runs full attention in chunks or VQ with a shorter update
+ * where they fit. Undefined when the new plan would run the same config again (nothing smaller fits).
+ */
+export function replanAfterMemoryKill(point: PlannedPoint, killedRssBytes: number): PlannedPoint | undefined {
+  if (!point.cfg) return undefined;
+  const estimated = point.row.est_mb * 2 ** 20;
+  const budget = point.budgetBytes * Math.min(1, estimated / killedRssBytes);
+  const next = planThroughputPoint(point.row.backend, point.spec, budget, point.row.model);
+  const same = next.cfg && next.cfg.train.updateLen === point.cfg.train.updateLen && (next.cfg.model.fullChunk ?? 0) === (point.cfg.model.fullChunk ?? 0);
+  if (!next.cfg || same) return undefined;
+  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+  const first = `a first run with ${point.row.update_len !== point.row.T ? `U = ${point.row.update_len}` : point.row.full_chunk ? `C = ${point.row.full_chunk}` : "the whole sequence"} ` +
+    `was killed at ${gib(killedRssBytes)} GiB RSS (estimated ${gib(estimated)} GiB)`;
+  next.row.reason = next.row.reason ? `${next.row.reason}; ${first}` : first;
+  next.row.backend_detail = point.row.backend_detail;
+  next.row.matmul_peak_gflops = point.row.matmul_peak_gflops;
+  next.row.flop_ratio = point.row.flop_ratio;
+  next.pair = point.pair;
+  return next;
 }
 
 /**
@@ -178,12 +219,7 @@ export interface PlannedPoint {
 export function planThroughputSweep(backend: string, o: ThroughputSweepOptions): PlannedPoint[] {
   const out: PlannedPoint[] = [];
   const plan = (cfg: Config, model?: ThroughputRow["model"]): PlannedPoint => {
-    const p = planPoint(cfg, o.budgetBytes);
-    const shaped = p.fullChunk ? { ...cfg, model: { ...cfg.model, fullChunk: p.fullChunk } } : cfg;
-    const run = p.run ? withStepShape(shaped, { U: p.U }) : undefined;
-    const row = throughputRow(backend, run ?? cfg, model);
-    Object.assign(row, { reason: p.reason, est_mb: p.estimatedBytes / 2 ** 20, status: p.run ? "ok" : "skipped" });
-    const point: PlannedPoint = { row, cfg: run };
+    const point = planThroughputPoint(backend, cfg, o.budgetBytes, model);
     out.push(point);
     return point;
   };
