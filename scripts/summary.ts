@@ -40,10 +40,10 @@ function metricRank(c: string, priority: RegExp[]): number {
   return i < 0 ? priority.length : i;
 }
 
-/** One markdown cell: numbers as lib/notebook/tables.ts formatCell, but without trailing zeros below 10⁴ (0.99, not 0.9900),
+/** One markdown cell: numbers as lib/notebook/tables.ts formatCell, but without trailing zeros below 10³ (0.99, not 0.9900),
  *  pipes escaped, newlines flattened. */
 export function markdownCell(v: unknown): string {
-  const small = typeof v === "number" && !Number.isInteger(v) && Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4;
+  const small = typeof v === "number" && !Number.isInteger(v) && Math.abs(v) >= 1e-3 && Math.abs(v) < 1e3;
   const text = small ? String(Number((v as number).toPrecision(4))) : formatCell(v);
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 }

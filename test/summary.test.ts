@@ -45,6 +45,8 @@ test("summary.md: paper comparison, figures with relative links, latest real row
 test("markdown cells and columns", () => {
   assert.equal(markdownCell(0.99), "0.99");
   assert.equal(markdownCell(12345), "12,345");
+  assert.equal(markdownCell(4900.12), "4,900");
+  assert.equal(markdownCell(999.87), "999.9");
   assert.equal(markdownCell(76963780.4), "76,963,780");
   assert.equal(markdownCell(2.3147), "2.315");
   assert.equal(markdownCell("a|b\nc"), "a\\|b c");

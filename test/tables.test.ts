@@ -15,6 +15,8 @@ test("formatCell: integers with separators, significant digits, exponents, blank
   assert.equal(formatCell(0.987654, 2), "0.99");
   assert.equal(formatCell(3.2e-5), "3.200e-5");
   assert.equal(formatCell(123456.7), "123,457");
+  assert.equal(formatCell(4900.12), "4,900"); // grouped as the integers beside it
+  assert.equal(formatCell(1234.5, 6), "1,234.5");
   assert.equal(formatCell(null), "");
   assert.equal(formatCell(NaN), "");
   assert.equal(formatCell(Infinity), "∞");

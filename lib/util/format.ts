@@ -15,6 +15,8 @@ export function formatCell(value: unknown, digits = 4): string {
     if (Number.isInteger(value) && a < 1e15) return value.toLocaleString("en-US");
     if (a !== 0 && (a < 1e-3 || a >= 1e9)) return value.toExponential(Math.max(0, digits - 1));
     if (a >= Math.pow(10, digits)) return Math.round(value).toLocaleString("en-US");
+    // ≥ 1000: grouped like the integers beside it (4,900 next to 11,734, not 4900)
+    if (a >= 1000) return Number(value.toPrecision(digits)).toLocaleString("en-US", { maximumFractionDigits: 20 });
     return value.toPrecision(digits);
   }
   if (value instanceof Date) return value.toISOString();
