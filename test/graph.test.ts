@@ -1,17 +1,19 @@
 // Graph execution (lib/runtime/graph.ts, lib/train/step.ts): a traced function replayed through libtensorflow gives
 // what the eager function gives on new data; a value computed on the host makes two traces differ, and the function
 // then runs eagerly; host inputs are fed anew; a training step through its graph equals the eager step (with
-// dropout, absolute positions, three segments per sequence) and its tensors do not grow. Native backend only: skips when it is not built.
+// dropout, absolute positions, three segments per sequence) and its tensors do not grow; so does evaluation. Native backend only: skips when it is not built.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "../lib/runtime/tf";
 import { initBackend } from "../lib/runtime/backend";
-import { GraphFunction, compileGraph, hostInput, traceGraph } from "../lib/runtime/graph";
+import { GraphFunction, compileGraph, eagerly, hostInput, traceGraph } from "../lib/runtime/graph";
 import { getPreset } from "../lib/config";
 import { createModel, disposeModel } from "../lib/nn/params";
 import { disposeState, initState } from "../lib/nn/state";
 import { createOptimizer, disposeOptimizer } from "../lib/train/optim";
-import { disposeStepGraphs, stepGraphsOf, trainSegment } from "../lib/train/step";
+import { trainSegment } from "../lib/train/step";
+import { disposeModelGraphs, evalGraphsOf, stepGraphsOf } from "../lib/train/graphs";
+import { windowNLL } from "../lib/train/evaluate";
 import { lcgValues } from "./helpers/backend";
 
 async function native(t: { skip: (why: string) => void }): Promise<boolean> {
@@ -126,7 +128,7 @@ function trainTiny(updates: number, retraceAt = -1): { losses: number[]; params:
   let state = initState(model, B);
   for (let s = 0; s < updates; s++) {
     if (s % 3 === 0) { disposeState(state); state = initState(model, B); } // a new sequence every three segments
-    if (s === retraceAt) disposeStepGraphs(model); // as a resumed run in a new process: trace again from here
+    if (s === retraceAt) disposeModelGraphs(model); // as a resumed run in a new process: trace again from here
     const ids = Int32Array.from(lcgValues(B * (U + 1), 100 + s), (v) => Math.floor((v + 1) * 0.5 * 120) % V);
     const seg = { B, T: U, inputs: ids.slice(0, B * U), targets: ids.slice(1, B * U + 1), lossMask: new Float32Array(B * U).fill(1) };
     const r = trainSegment(model, opt, cfg, seg as never, state, 7000 + s, s);
@@ -139,7 +141,7 @@ function trainTiny(updates: number, retraceAt = -1): { losses: number[]; params:
   const params = new Map([...model.params].map(([k, v]) => [k, v.dataSync() as Float32Array]));
   const g = stepGraphsOf(model);
   const out = { losses, params, tensors, graphs: g?.graphCount, fallback: g?.fallback };
-  disposeStepGraphs(model);
+  disposeModelGraphs(model);
   disposeOptimizer(opt);
   disposeModel(model);
   return out;
@@ -175,4 +177,39 @@ test("a run whose graphs are traced anew mid-run (as after a resume) gives the u
   const retraced = trainTiny(9, 4);
   assert.deepEqual(retraced.losses, whole.losses);
   for (const [k, want] of whole.params) assert.deepEqual(retraced.params.get(k), want, `parameter ${k}`);
+});
+
+test("evaluation through its graph equals the eager evaluation (1e-5) on batches of three segments; no tensor growth", async (t) => {
+  if (!(await native(t))) return;
+  const cfg = getPreset("cpu-small", {
+    model: { dModel: 32, dK: 8, dV: 64, nLayer: 2, nCode: 16, blockLen: 16, memLen: 16, peAbs: true },
+    train: { batchSize: 2, sequenceLen: 192, updateLen: 64 },
+  });
+  const model = createModel(cfg.model, 5);
+  const B = 2, T = 192, V = cfg.model.vocabSize;
+  const batch = (seed: number) => {
+    const ids = Int32Array.from(lcgValues(B * (T + 1), seed), (v) => Math.floor((v + 1) * 0.5 * 120) % V);
+    const lossMask = new Float32Array(B * T).fill(1).fill(0, B * T - 40); // a padded tail scores nothing
+    return { B, T, inputs: ids.slice(0, B * T), targets: ids.slice(1, B * T + 1), lossMask } as never;
+  };
+  try {
+    const tensors: number[] = [];
+    for (const seed of [1, 2, 3, 4]) {
+      const want = eagerly(() => windowNLL(model, batch(seed), 64));
+      const got = windowNLL(model, batch(seed), 64);
+      tensors.push(tf.memory().numTensors);
+      assert.equal(got.tokens, want.tokens);
+      assert.equal(got.tokens, B * T - 40);
+      const err = Math.abs(got.nats - want.nats) / want.nats;
+      assert.ok(err <= 1e-5, `batch ${seed}: ${got.nats} nats vs eager ${want.nats} (relative error ${err})`);
+    }
+    const g = evalGraphsOf(model);
+    assert.equal(g?.fallback, undefined, `the evaluation's traces agree (${g?.fallback})`);
+    assert.equal(g?.graphCount, 2, "one graph for a window's first segment, one for the segments that carry a state");
+    assert.equal(stepGraphsOf(model), undefined, "evaluation makes no training graph");
+    assert.deepEqual(tensors.slice(2), [tensors[1], tensors[1]], `live tensors after each batch: ${tensors}`);
+  } finally {
+    disposeModelGraphs(model);
+    disposeModel(model);
+  }
 });

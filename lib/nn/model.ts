@@ -35,6 +35,8 @@ export interface ForwardOptions {
   blockLen?: number;
   /** also return each sublayer's keys (before quantization), for inspection */
   returnKeys?: boolean;
+  /** the caller checked the ids on its host copy (checkTokenIds), so forward does not read them back from the device */
+  idsChecked?: boolean;
 }
 
 export interface ForwardOutput {
@@ -219,7 +221,7 @@ export function forward(m: Model, inputs: tf.Tensor2D, state: RecurrentState, op
     throw new Error(`the state holds ${state.layers.length} sublayers for batch ${state.layers[0]?.kHat.shape[0]}; the model needs ${attentionSublayers(c).length} for batch ${B}: use initState(model, ${B})`);
   }
   if (lossMask && lossMask.shape.join() !== `${B},${n}`) throw new Error(`lossMask has shape [${lossMask.shape}], inputs [${inputs.shape}]; they must match`);
-  checkTokens(inputs, c.vocabSize);
+  if (!opts.idsChecked) checkTokens(inputs, c.vocabSize);
 
   const drop = new Dropper(opts.training, opts.seed ?? 0);
   let x = tf.gather(param(m, "emb"), inputs) as tf.Tensor3D; // [B, n, d]

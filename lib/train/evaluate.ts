@@ -11,12 +11,14 @@
  */
 import * as tf from "../runtime/tf";
 import { Config } from "../config";
-import { forward } from "../nn/model";
+import { graphEnabled } from "../runtime/graph";
+import { checkTokenIds, codebookTargets, forward, hostTensor } from "../nn/model";
 import { Model } from "../nn/params";
-import { disposeState, initState, replaceState, tidyWithState } from "../nn/state";
+import { RecurrentState, disposeState, initState, replaceState, stateFromTensors, stateTensors, tidyWithState } from "../nn/state";
 import { Batch, TokenStream, batchSegment, evalBatches, segmentCount, sequenceCount } from "../data/batches";
 import { Dataset, SplitName } from "../data/datasets";
 import { countWords } from "../data/pg19";
+import { modelGraph } from "./graphs";
 
 /** Evaluation result for one split. */
 export interface EvalResult {
@@ -99,23 +101,52 @@ export function maskedNLLSumAt(logProbs: tf.Tensor3D, idx: tf.Tensor1D, mask: tf
   });
 }
 
+/** The tensors of one evaluated segment: token ids [B, U], flat target indices, loss mask [B, U]. */
+interface SegmentFeeds { inputs: tf.Tensor2D; idx: tf.Tensor1D; mask: tf.Tensor2D }
+
+/** Σ −log p of the scored targets of one segment and the state after it: a pure function of tensors. */
+function segmentNLL(model: Model, x: SegmentFeeds, state: RecurrentState): [RecurrentState, tf.Scalar] {
+  const o = forward(model, x.inputs, state, { training: false, idsChecked: true }, x.mask);
+  return [o.state, maskedNLLSumAt(o.logProbs, x.idx, x.mask)];
+}
+
+/**
+ * segmentNLL through its graph on the native backend (lib/train/graphs.ts; one per sequence start / carried state
+ * and shape). Its inputs: the parameters, the codebooks (c_sum, c_count), the state and the segment's feeds.
+ */
+function graphNLL(model: Model, x: SegmentFeeds, state: RecurrentState): [RecurrentState, tf.Scalar] {
+  const st = stateTensors(state);
+  const inputs = [...model.params.values(), ...codebookTargets(model), ...st, x.inputs, x.idx, x.mask];
+  const fn = () => {
+    const [next, nll] = segmentNLL(model, x, state);
+    return [nll, ...stateTensors(next)];
+  };
+  const key = `${state.pos === 0 ? "sequence start" : "carried state"}; inputs ${inputs.map((t) => t.shape.join("x")).join(",")}`;
+  const out = modelGraph(model, "eval").call(key, fn, inputs, (recipes) => recipes.map((r) => hostTensor(r, 0, state.pos)));
+  return [stateFromTensors(state.pos + x.inputs.shape[1], out.slice(1)), out[0] as tf.Scalar];
+}
+
 /**
  * Total nats and scored tokens of one batch of windows, run from a fresh state in segments of U tokens.
  * batch: inputs/targets/lossMask [B·T] (lib/data/batches.ts); U divides T and is a multiple of the model's L.
+ * On the native backend each segment runs as one TensorFlow graph (graphEnabled), the same function to float32 rounding.
  */
 export function windowNLL(model: Model, batch: Batch, U: number): { nats: number; tokens: number } {
   const { B } = batch;
+  const V = model.config.vocabSize;
   const nSeg = segmentCount(batch.T, U);
   let state = initState(model, B);
   let nats = 0, tokens = 0;
   try {
     for (let j = 0; j < nSeg; j++) {
       const seg = batchSegment(batch, j, U);
+      checkTokenIds(seg.inputs, V);
       const [next, nll] = tidyWithState(() => {
-        const inputs = tf.tensor2d(seg.inputs, [B, U], "int32");
-        const mask = tf.tensor2d(seg.lossMask, [B, U]);
-        const o = forward(model, inputs, state, { training: false }, mask);
-        return [o.state, maskedNLLSum(o.logProbs, seg.targets, mask)];
+        const x: SegmentFeeds = {
+          inputs: tf.tensor2d(seg.inputs, [B, U], "int32"), idx: tf.tensor1d(targetIndices(seg.targets, V), "int32"),
+          mask: tf.tensor2d(seg.lossMask, [B, U]),
+        };
+        return graphEnabled() ? graphNLL(model, x, state) : segmentNLL(model, x, state);
       });
       nats += nll.dataSync()[0];
       nll.dispose();

@@ -1,6 +1,7 @@
 /** Training and using a model: the truncated-backprop loop and its updates, opening, locking and resuming a run folder, stopping on a signal, optimizers, checkpoints, evaluation (bpb, perplexity), sampling, the memory check before a run, TensorBoard event files. */
 export * from "./checkpoint";
 export * from "./evaluate";
+export * from "./graphs";
 export * from "./interrupt";
 export * from "./lock";
 export * from "./loop";

@@ -33,7 +33,8 @@ import { OpenRun, openRun, saveRun } from "./resume";
 import { EvalRecord, RUN_FILES, StepMetrics, checkOutDir } from "./run-folder";
 import { RunLock, acquireRunLock } from "./lock";
 import { RunInterruptedError, SIGNAL_EXIT_CODES, SignalWatch, StopSignal, honorTermination, watchSignals } from "./interrupt";
-import { NonFiniteLossError, SegmentResult, divergenceFix, disposeStepGraphs, dropoutSeed, trainSegment } from "./step";
+import { NonFiniteLossError, SegmentResult, divergenceFix, dropoutSeed, trainSegment } from "./step";
+import { disposeModelGraphs } from "./graphs";
 import { RunEvents, lossDisplay } from "./tensorboard";
 
 export interface TrainRunOptions {
@@ -245,7 +246,7 @@ async function trainLocked(opts: TrainRunOptions, cfg: Config, nSeg: number, sig
     events.close();
     if (pos.state) disposeState(pos.state);
     disposeOptimizer(run.opt);
-    disposeStepGraphs(run.model);
+    disposeModelGraphs(run.model);
     disposeModel(run.model);
     throw e;
   }

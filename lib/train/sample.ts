@@ -99,7 +99,7 @@ export function sampleTokens(model: Model, opts: SampleOptions): Int32Array[] {
       const n = feed[0].length;
       const [next, last] = tidyWithState(() => {
         const inp = tf.tensor2d(feed.flat(), [B, n], "int32");
-        const o = forward(model, inp, state, { training: false, blockLen: 1 });
+        const o = forward(model, inp, state, { training: false, blockLen: 1, idsChecked: true }); // the prompt was checked above; drawn ids are < V
         return [o.state, tf.reshape(tf.slice(o.logProbs, [0, n - 1, 0], [B, 1, V]), [B, V])];
       });
       const lp = last.dataSync();

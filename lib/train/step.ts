@@ -12,7 +12,8 @@
 import * as tf from "../runtime/tf";
 import { Rng } from "../runtime/rng";
 import { Config } from "../config";
-import { GraphFunction, graphEnabled } from "../runtime/graph";
+import { graphEnabled } from "../runtime/graph";
+import { modelGraph } from "./graphs";
 import { checkTokenIds, codebookNext, codebookTargets, forward, hostTensor } from "../nn/model";
 import { Model } from "../nn/params";
 import { RecurrentState, replaceState, stateFromTensors, stateTensors } from "../nn/state";
@@ -109,7 +110,7 @@ function segmentStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentF
   const vars = keys.map((k) => model.params.get(k)!);
   let kept: { state: RecurrentState; stats: CodeStats[]; ce: tf.Scalar; commit: tf.Scalar } | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    const o = forward(model, x.inputs, state, { training: true, seed }, x.mask);
+    const o = forward(model, x.inputs, state, { training: true, seed, idsChecked: true }, x.mask); // trainSegment checked them
     const ce = tf.div(maskedNLLSumAt(o.logProbs, x.idx, x.mask), x.denom) as tf.Scalar;
     const loss = tf.add(ce, tf.mul(o.commitLoss, cfg.model.cBeta)) as tf.Scalar;
     kept = { state: o.state, stats: o.vqStats, ce, commit: o.commitLoss };
@@ -127,32 +128,9 @@ function segmentStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentF
   return { metrics, values, state: k.state, counts: k.stats.map((s) => s.codeCounts) };
 }
 
-/** The graphs of one model's training steps (sequence start or carried state, per batch shape), made on first use. */
-const stepGraphs = new WeakMap<Model, GraphFunction>();
-/** a model collected without disposeStepGraphs still frees its sessions */
-const sessions = new FinalizationRegistry<GraphFunction>((g) => g.dispose());
-
-/** The graphs of a model's training steps, if any ran (graphCount, and why they fell back to eager, if they did). */
-export function stepGraphsOf(model: Model): GraphFunction | undefined {
-  return stepGraphs.get(model);
-}
-
-/** Frees the TensorFlow sessions of a model's training steps (disposeModel's companion for a trained model). */
-export function disposeStepGraphs(model: Model): void {
-  const g = stepGraphs.get(model);
-  if (!g) return;
-  g.dispose();
-  sessions.unregister(model);
-  stepGraphs.delete(model);
-}
-
 /** segmentStep through its graph: inputs are the variables, the state, the feeds; outputs as StepOutput, flattened. */
 function graphStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentFeeds, state: RecurrentState, seed: number): StepOutput {
-  let g = stepGraphs.get(model);
-  if (!g) {
-    stepGraphs.set(model, g = new GraphFunction("the training step's graph"));
-    sessions.register(model, g, model);
-  }
+  const g = modelGraph(model, "step");
   const targets = stepTargets(model, opt);
   const st = stateTensors(state);
   const feeds = [x.inputs, x.idx, x.mask, x.denom, x.k.lr, x.k.bc1, x.k.bc2, x.k.decay, x.k.decayC];

@@ -9,7 +9,8 @@ import * as os from "node:os";
 import { Config, getPreset } from "../../config";
 import { createModel, disposeModel, disposeState, initState, replaceState } from "../../nn/index";
 import { createOptimizer, disposeOptimizer } from "../../train/optim";
-import { disposeStepGraphs, trainSegment } from "../../train/step";
+import { trainSegment } from "../../train/step";
+import { disposeModelGraphs } from "../../train/graphs";
 import { graphEnabled } from "../../runtime/graph";
 import { Batch, batchSegment, segmentCount } from "../../data/batches";
 import { Rng } from "../../runtime/rng";
@@ -109,7 +110,7 @@ export function stepRunner(cfg: Config, seed: number): StepRunner {
     },
     dispose: () => {
       disposeOptimizer(opt);
-      disposeStepGraphs(model);
+      disposeModelGraphs(model);
       disposeModel(model);
     },
   };
