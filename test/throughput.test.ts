@@ -46,6 +46,27 @@ test("flopsPerToken: full attention by hand, dense and causal; the VQ cost does 
   assert.ok(flopSpeedup(vq, full, 4096) > flopSpeedup(vq, full, 512));
 });
 
+test("flopsPerToken: full attention in chunks counts the causal chunk pairs by hand, and the backward's recomputation", () => {
+  // T = 8 in chunks of C = 4: pairs (0,0), (1,0), (1,1); keys 3·16 = 48 → 6 per token; distances 4·7 each → 84 / 8
+  const chunked = handModel({ attnType: "full", fullChunk: 4 });
+  const f = flopsPerToken(chunked, 8);
+  const dK = 2, dV = 8, nSub = 2, H = 1;
+  const scores = 6 * dK, positions = (84 / 8) * dK, values = 6 * dV;
+  assert.ok(Math.abs(f.attention - nSub * H * 2 * (scores + positions + values)) < 1e-9, `attention ${f.attention}`);
+  assert.ok(Math.abs(f.recompute - nSub * H * 2 * (scores + positions)) < 1e-9, `recompute ${f.recompute}`);
+  assert.ok(Math.abs(f.train - (3 * (f.forward - f.quantizer) + f.quantizer + f.recompute)) < 1e-9);
+  // a chunk of T or more is the dense form; no recomputation
+  const dense = flopsPerToken(handModel({ attnType: "full" }), 8);
+  assert.deepEqual(flopsPerToken(handModel({ attnType: "full", fullChunk: 8 }), 8), dense);
+  assert.equal(dense.recompute, 0);
+  // the paper's model at 32k in 64 chunks of 512: keys (n + 1) / 2n of the dense count, distances (n + 1)(2C − 1) / 2T
+  const big = getPreset("paper-throughput", { model: { attnType: "full", fullChunk: 512 } }).model;
+  const w = flopsPerToken(big, 32768), d = flopsPerToken({ ...big, fullChunk: 0 }, 32768);
+  const n = 64, keys = (n + 1) / (2 * n), dist = ((n + 1) * (2 * 512 - 1)) / (2 * 32768);
+  const want = (keys * (big.dK + big.dV) + dist * big.dK) / (2 * big.dK + big.dV);
+  assert.ok(Math.abs(w.attention / d.attention - want) < 1e-9, `${w.attention / d.attention} vs ${want}`);
+});
+
 test("flopsPerToken: MHA / MQA heads and the MLP", () => {
   const mha = throughputConfig({ attnType: "vq-parallel", headType: "mha", T: 16, B: 1, nLayer: 1, preset: "tiny", model: { dModel: 8, dK: 2, nCode: 3, blockLen: 4, memLen: 4, vocabSize: 5 } }).model;
   assert.equal(mha.nHead, 4); // d_model / d_k
@@ -183,8 +204,13 @@ test("a point killed for memory is planned again against the budget shrunk by th
   const U = vqNext.cfg!.train.updateLen;
   assert.ok(U < 8192 && 8192 % U === 0, `U = ${U}`);
   assert.ok(vqNext.row.est_mb * 2 ** 20 <= (12 * 2 ** 30) / 1.6 && vq.row.est_mb * 2 ** 20 > (12 * 2 ** 30) / 1.6);
-  assert.equal(vqNext.row.flop_ratio, vq.row.flop_ratio);
   assert.equal(vqNext.pair, full.row);
+  // the FLOP ratio counts each form as it runs: full attention in chunks computes only the causal chunk pairs
+  const dense = vq.row.flop_ratio!;
+  vq.pair = fullNext.row;
+  throughputSweepRows([vq]);
+  assert.ok(Math.abs(vq.row.flop_ratio! - fullNext.row.flops_per_token / vq.row.flops_per_token) < 1e-12);
+  assert.ok(vq.row.flop_ratio! < dense, `chunked ${vq.row.flop_ratio} vs dense ${dense}`);
   // killed below its estimate (another process took the memory) or nothing smaller fits: no rerun
   assert.equal(replanAfterMemoryKill(vq, 0.5 * vq.row.est_mb * 2 ** 20), undefined);
   assert.equal(replanAfterMemoryKill(fullNext, 100 * fullNext.row.est_mb * 2 ** 20), undefined);

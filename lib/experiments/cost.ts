@@ -52,18 +52,41 @@ export interface AttentionWork {
 }
 
 /**
+ * Full attention in chunks (nn/attention-chunked.ts) computes only the chunk pairs on or below the diagonal, J ≤ I,
+ * each with its 2C − 1 distances: per token, Σ over those pairs of cq·ck (keys) and cq·(cq + ck − 1) (distances),
+ * over T. About (n + 1) / 2n of the dense count's keys for n = T / C chunks.
+ */
+function chunkedPairs(T: number, C: number): { keys: number; distances: number } {
+  let keys = 0, distances = 0;
+  for (let i0 = 0; i0 < T; i0 += C) {
+    const cq = Math.min(C, T - i0);
+    for (let j0 = 0; j0 <= i0; j0 += C) {
+      const ck = Math.min(C, T - j0);
+      keys += cq * ck;
+      distances += cq * (cq + ck - 1);
+    }
+  }
+  return { keys: keys / T, distances: distances / T };
+}
+
+/**
  * Forward multiply-adds per token of one attention call by part, for one query head (cacheUpdate and quantizer:
  * one key head).
- *   full:          scores T·d_k, positions T·d_k, values T·d_v
+ *   full:          scores T·d_k, positions T·d_k, values T·d_v (dense: masked entries are computed too); in
+ *                  chunks of `fullChunk` (< T): the pairs on or below the diagonal only (chunkedPairs)
  *   vq-quadratic:  scores T·d_k, positions (M+1)·d_k, values T·d_v, quantizer S·d_k
  *   vq-recurrent, vq-parallel: scores (M + L + S)·d_k, positions (M+1)·d_k, values (M + L + S)·d_v,
  *                  cacheUpdate S·d_v, quantizer S·d_k
  */
-export function attentionWork(form: AttnType, s: AttentionShape): AttentionWork {
+export function attentionWork(form: AttnType, s: AttentionShape, fullChunk = 0): AttentionWork {
   const { T, L, S, dK, dV } = s;
   const M = s.M ?? L;
   switch (form) {
-    case "full": return { scores: T * dK, positions: T * dK, values: T * dV, cacheUpdate: 0, quantizer: 0 };
+    case "full": {
+      if (!(fullChunk > 0 && fullChunk < T)) return { scores: T * dK, positions: T * dK, values: T * dV, cacheUpdate: 0, quantizer: 0 };
+      const p = chunkedPairs(T, fullChunk);
+      return { scores: p.keys * dK, positions: p.distances * dK, values: p.keys * dV, cacheUpdate: 0, quantizer: 0 };
+    }
     case "vq-quadratic": return { scores: T * dK, positions: (M + 1) * dK, values: T * dV, cacheUpdate: 0, quantizer: S * dK };
     case "vq-recurrent":
     case "vq-parallel": return { scores: (M + L + S) * dK, positions: (M + 1) * dK, values: (M + L + S) * dV, cacheUpdate: S * dV, quantizer: S * dK };
@@ -95,13 +118,16 @@ export interface FlopCount {
   quantizer: number;
   /** forward matmul FLOPs per token (everything above, the quantizer once) */
   forward: number;
-  /** a training step per token: 3 × (forward − quantizer) + quantizer */
+  /** full attention in chunks: its backward pass computes each chunk pair's scores again (0 otherwise) */
+  recompute: number;
+  /** a training step per token: 3 × (forward − quantizer) + quantizer + recompute */
   train: number;
 }
 
 export interface FlopOptions {
   /** count only the causal half of full attention's T×T products (default false: the dense T×T products the
-   *  implementation runs, as PaLM-style MFU counts do; the VQ window's keys are always counted whole) */
+   *  implementation runs, as PaLM-style MFU counts do; the VQ window's keys are always counted whole). Full
+   *  attention in chunks (model.fullChunk < T) is always counted as it runs: the pairs on or below the diagonal. */
   causal?: boolean;
 }
 
@@ -110,6 +136,7 @@ export interface FlopOptions {
  * attentionWork. Per attention sublayer with H query heads, h key heads, widths d = d_model, d_k, d_v:
  *   projections 2d(H·d_k + h·d_k + h·d_v [+ H·d_v gate]) + 2·H·d_v·d + 2·D·d·h·d_k / T  (D distances of r)
  *   attention   2·H·(scores + positions + values)  (full: × 1/2 when causal),   quantizer 2·h·S·d_k
+ *   recompute   2·H·(scores + positions) for full attention in chunks (its backward recomputes them)
  * A vq-quadratic model is counted with the linear forms' work (the forms compute the same function; the study
  * times vq-parallel). The cache update's per-code sums are left out, as in the paper's O((S + 2L)(d_k + d_v))
  * per token: they are one product of S·d_v per token and key head.
@@ -122,17 +149,19 @@ export function flopsPerToken(model: ModelConfig, T: number, opts: FlopOptions =
   const h = keyHeads(model);
   const nSub = attentionSublayers(model).length;
   const full = model.attnType === "full";
-  const w = attentionWork(model.attnType === "vq-quadratic" ? "vq-parallel" : model.attnType, { T, L, M, S, dK, dV });
+  const C = full && (model.fullChunk ?? 0) > 0 && model.fullChunk! < T ? model.fullChunk! : 0;
+  const w = attentionWork(model.attnType === "vq-quadratic" ? "vq-parallel" : model.attnType, { T, L, M, S, dK, dV }, C);
   const D = full ? T : M + 1;
   const gate = model.headType === "shga" ? H * dV : 0;
   const projections = nSub * (2 * d * (H * dK + h * dK + h * dV + gate) + 2 * H * dV * d + (2 * D * d * h * dK) / T);
-  const causal = full && opts.causal ? 0.5 : 1;
+  const causal = full && opts.causal && !C ? 0.5 : 1;
   const attention = nSub * H * 2 * (w.scores + w.positions + w.values) * causal;
+  const recompute = C ? nSub * H * 2 * (w.scores + w.positions) : 0;
   const mlp = model.headType === "shga" ? 0 : model.nLayer * 2 * 2 * d * model.dFF;
   const head = 2 * d * V;
   const quantizer = nSub * h * 2 * w.quantizer;
   const trained = projections + attention + mlp + head;
-  return { projections, attention, mlp, head, quantizer, forward: trained + quantizer, train: 3 * trained + quantizer };
+  return { projections, attention, mlp, head, quantizer, forward: trained + quantizer, recompute, train: 3 * trained + quantizer + recompute };
 }
 
 /**

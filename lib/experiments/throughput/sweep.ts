@@ -6,7 +6,7 @@
  */
 import { AttnType, Config, DeepPartial, HeadType, ModelConfig, getPreset } from "../../config";
 import type { Table } from "../../util/table";
-import { flopSpeedup, flopsPerToken } from "../cost";
+import { flopsPerToken } from "../cost";
 import { estimateStepBytes, fullChunkOf, planPoint } from "./memory";
 import { StepTiming, measureTrainStep, withStepShape } from "./measure";
 
@@ -206,7 +206,6 @@ export function replanAfterMemoryKill(point: PlannedPoint, killedRssBytes: numbe
   next.row.reason = next.row.reason ? `${next.row.reason}; ${first}` : first;
   next.row.backend_detail = point.row.backend_detail;
   next.row.matmul_peak_gflops = point.row.matmul_peak_gflops;
-  next.row.flop_ratio = point.row.flop_ratio;
   next.pair = point.pair;
   return next;
 }
@@ -230,7 +229,7 @@ export function planThroughputSweep(backend: string, o: ThroughputSweepOptions):
       const fullCfg = throughputConfig(spec("full"));
       const vq = plan(vqCfg);
       vq.pair = plan(fullCfg).row;
-      vq.row.flop_ratio = flopSpeedup(vqCfg.model, fullCfg.model, T);
+      vq.row.flop_ratio = flopRatio(vq.row, vq.pair);
     }
   }
   if (o.small) plan(smallModelConfig(o.small), "small");
@@ -247,10 +246,20 @@ export function completeRow(row: ThroughputRow, t: StepTiming, peakGflops: numbe
   } as Partial<ThroughputRow>);
 }
 
-/** Sets each VQ row's speedup over its quadratic pair where both were measured; returns the rows in order. */
+/**
+ * The quadratic row's training FLOPs per token over the VQ row's, each counted as it runs (full attention in chunks:
+ * the pairs on or below the diagonal and the backward's recomputation; else the dense T×T products).
+ */
+function flopRatio(vq: ThroughputRow, full: ThroughputRow): number {
+  return full.flops_per_token / vq.flops_per_token;
+}
+
+/** Sets each VQ row's speedup over its quadratic pair where both were measured, and the FLOP ratio of the pair as planned; returns the rows in order. */
 export function throughputSweepRows(points: PlannedPoint[]): ThroughputRow[] {
   for (const p of points) {
-    if (p.pair && p.row.status === "ok" && p.pair.status === "ok") p.row.speedup = p.row.tokens_per_s! / p.pair.tokens_per_s!;
+    if (!p.pair) continue;
+    p.row.flop_ratio = flopRatio(p.row, p.pair);
+    if (p.row.status === "ok" && p.pair.status === "ok") p.row.speedup = p.row.tokens_per_s! / p.pair.tokens_per_s!;
   }
   return points.map((p) => p.row);
 }
