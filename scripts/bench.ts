@@ -142,7 +142,7 @@ function runChild(jobs: Job[], rssLimit: number, onRow: (i: number, row: Record<
   return new Promise((resolve) => {
     const args = ["--import", "tsx", __filename, "--child", JSON.stringify(jobs)];
     const child = spawn(process.execPath, args, { env: { ...process.env, TVQ_BACKEND: jobs[0].backend }, stdio: ["ignore", "pipe", "pipe"] });
-    let buf = "", err = "", killedForMemory = 0;
+    let buf = "", err = "", killedForMemory = 0, maxRss = 0;
     child.stdout.on("data", (d) => {
       buf += d;
       let nl: number;
@@ -156,11 +156,12 @@ function runChild(jobs: Job[], rssLimit: number, onRow: (i: number, row: Record<
     child.stderr.on("data", (d) => (err += d));
     const watch = setInterval(() => {
       const rss = processRss(child.pid);
+      maxRss = Math.max(maxRss, rss);
       if (rss > rssLimit && !killedForMemory) {
         killedForMemory = rss;
         child.kill("SIGKILL");
       }
-    }, 500);
+    }, 200);
     child.on("close", (code, signal) => {
       clearInterval(watch);
       if (code === 0) return resolve({});
@@ -168,7 +169,14 @@ function runChild(jobs: Job[], rssLimit: number, onRow: (i: number, row: Record<
         const error = `killed: RSS ${(killedForMemory / 2 ** 30).toFixed(1)} GiB passed the limit ${(rssLimit / 2 ** 30).toFixed(1)} GiB (1.3 × budget or the free memory); the memory estimate was too low`;
         return resolve({ error, killedRssBytes: killedForMemory });
       }
-      const why = err.split("\n").find((l) => /Error|error/.test(l)) ?? `exit ${code ?? signal}`;
+      if (signal === "SIGKILL") { // not by us: on Linux, the kernel's out-of-memory killer
+        const error = `killed by SIGKILL at ${(maxRss / 2 ** 30).toFixed(1)} GiB RSS or more (the kernel's out-of-memory killer, when dmesg says so), ` +
+          `before the RSS watch saw it pass ${(rssLimit / 2 ** 30).toFixed(1)} GiB; lower --budget-gb`;
+        return resolve({ error, killedRssBytes: maxRss });
+      }
+      // TensorFlow's own log lines (I0000 …, W0000 …) are not the error, even when they say "error"
+      const lines = err.split("\n").filter((l) => !/^[IW]\d{4} |^WARNING: All log messages/.test(l));
+      const why = lines.find((l) => /Error|error/.test(l)) ?? `exit ${code ?? signal}`;
       resolve({ error: why.trim().slice(0, 300) });
     });
   });
