@@ -91,6 +91,22 @@ test("a value computed on the host makes two traces differ: the function runs ea
   assert.match(warnings[0], /test function runs eagerly from here on: two traces of its graph differ/);
 });
 
+test("a graph larger than maxNodes is not compiled: the function runs eagerly from its first call, with the reason", async (t) => {
+  if (!(await native(t))) return;
+  const g = new GraphFunction("a test graph", 10);
+  try {
+    const ins = [tf.tensor2d(lcgValues(8 * 16, 1), [8, 16]), tf.tensor2d(lcgValues(16 * 10, 2), [16, 10]), tf.tensor2d(lcgValues(8 * 10, 3), [8, 10])];
+    const want = lossAndGrad(ins);
+    const got = g.call("k", lossAndGrad, ins, () => []);
+    assert.match(g.fallback ?? "", /its graph has \d+ nodes, more than the 10 worth compiling/);
+    assert.equal(g.graphCount, 0);
+    for (let i = 0; i < 2; i++) assert.deepEqual([...got[i].dataSync()], [...want[i].dataSync()]);
+    tf.dispose([...ins, ...want, ...got]);
+  } finally {
+    g.dispose();
+  }
+});
+
 test("hostInput: a tensor made in JavaScript is a graph input, made anew from its recipe at every replay", async (t) => {
   if (!(await native(t))) return;
   let call = 0;

@@ -6,7 +6,7 @@ import * as tf from "../lib/runtime/tf";
 import { initBackend, nativeAvailable } from "../lib/runtime/backend";
 import { ModelConfig, getPreset } from "../lib/config";
 import {
-  StepTiming, completeRow, describeRow, estimateStepBytes, kernelCategory, measureTrainStep, perTokenRatio, planPoint,
+  StepTiming, completeRow, describeRow, estimateStepBytes, kernelCategory, measureTrainStep, perTokenRatio, planFullChunk, planPoint,
   describeProfile, planThroughputSweep, profileRows, replanAfterMemoryKill, profileTrainStep, speedupRows, throughputSweepRows, throughputConfig, withStepShape,
 } from "../lib/experiments/throughput/index";
 import { flopSpeedup, flopsPerToken } from "../lib/experiments/cost";
@@ -105,7 +105,10 @@ test("planPoint: fits, truncated backprop for VQ past the budget, skip for the q
   const full = throughputConfig({ attnType: "full", headType: "shga", T: 65536, B: 1, nLayer: 1 });
   const q = planPoint(full, 12 * GiB);
   assert.equal(q.run, false);
-  assert.match(q.reason, /^estimated step memory .* GiB exceeds the budget of 12\.0 GiB \(T×T scores; in chunks of C = 512: ~.* GiB of activations at T = 65536\)/);
+  // at most 32 chunks (a step's graph is unrolled over the chunk pairs): C = 512 up to 16k, then T / 32
+  assert.deepEqual([8192, 16384, 32768, 65536].map((T) => planFullChunk(T, 512)), [512, 512, 1024, 2048]);
+  assert.equal(planFullChunk(1024, 64), 64);
+  assert.match(q.reason, /^estimated step memory .* GiB exceeds the budget of 12\.0 GiB \(T×T scores; in chunks of C = 2048: ~.* GiB of activations at T = 65536\)/);
   const vq = throughputConfig({ attnType: "vq-parallel", headType: "shga", T: 131072, B: 1, nLayer: 1 });
   const r = planPoint(vq, 12 * GiB);
   assert.equal(r.run, true);
@@ -134,6 +137,7 @@ test("measureTrainStep on cpu: median of the timed steps, throughput fields, tru
   assert.ok(t.seconds > 0 && t.seconds >= Math.min(...t.times) && t.seconds <= Math.max(...t.times));
   assert.ok(Math.abs(t.tokensPerSec - 64 / t.seconds) < 1e-6);
   assert.equal(t.flopsPerToken, flopsPerToken(cfg.model, 32).train);
+  assert.equal(t.execution, "eager"); // cpu: no graphs
   assert.ok(t.peakTensorBytes > 0 && t.peakRssBytes > 0);
   assert.ok(Math.abs(t.firstLoss - Math.log(cfg.model.vocabSize)) < 1.5, `first loss ${t.firstLoss}`);
   // two updates of 16 tokens per step
@@ -234,7 +238,7 @@ test("sweep plan, speedup table with extrapolation, per-token ratio and the figu
   // fake timings: VQ 100 µs/token everywhere; full 50 + 0.05·T µs/token
   const timing = (T: number, usPerToken: number): StepTiming => ({
     B: 1, T, U: T, seconds: (T * usPerToken) / 1e6, secondsStd: 0, times: [], tokensPerSec: 1e6 / usPerToken, secondsPerToken: usPerToken / 1e6,
-    flopsPerToken: 1e6, achievedGflops: 1e6 / usPerToken / 1e3, peakTensorBytes: 1, peakRssBytes: 1, firstLoss: 5, loadAvg: 1,
+    flopsPerToken: 1e6, achievedGflops: 1e6 / usPerToken / 1e3, peakTensorBytes: 1, peakRssBytes: 1, firstLoss: 5, loadAvg: 1, execution: "graph",
   });
   for (const p of points) {
     if (!p.cfg) continue;

@@ -206,12 +206,20 @@ interface Entry { first?: Traced; graph: CompiledGraph }
  * same numbers whether a step was traced or replayed. When two traces differ the function falls back to eager
  * execution for good, with one warning that names the difference.
  */
+/**
+ * The largest graph compiled: past it a step runs eagerly. The kit's graphs are unrolled (no graph loops), and
+ * compiling costs memory and time that grow with the nodes: a full-attention step in 16 chunks (34,000 nodes) took
+ * 1.2 GiB and ~20 s to compile, one in 64 chunks (~520,000 nodes) ran out of 24 GiB.
+ */
+export const MAX_GRAPH_NODES = 150_000;
+
 export class GraphFunction {
   private readonly entries = new Map<string, Entry>();
   /** why the function runs eagerly (undefined while it runs as graphs) */
   fallback?: string;
 
-  constructor(readonly label: string) {}
+  /** @param maxNodes graphs larger than this run eagerly (default MAX_GRAPH_NODES) */
+  constructor(readonly label: string, readonly maxNodes = MAX_GRAPH_NODES) {}
 
   /**
    * fn(inputs), through the graph of `key`. hosts makes the host inputs of a replay from their recipes (the caller's
@@ -224,6 +232,11 @@ export class GraphFunction {
     let traced: Traced, graph: CompiledGraph | undefined;
     try {
       traced = traceGraph(fn, inputs);
+      const n = traced.trace.nodes.length;
+      if (n > this.maxNodes) {
+        return this.eagerFromHere(`its graph has ${n.toLocaleString("en-US")} nodes, more than the ${this.maxNodes.toLocaleString("en-US")} worth compiling ` +
+          "(full attention in many chunks: raise model.fullChunk)", () => traced.outputs);
+      }
       if (!entry) graph = compileGraph(traced);
     } catch (e) {
       // a function the tracer cannot express (an op it cannot write, a tensor from outside): eager, said once

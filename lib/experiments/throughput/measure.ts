@@ -10,7 +10,7 @@ import { Config, getPreset } from "../../config";
 import { createModel, disposeModel, disposeState, initState, replaceState } from "../../nn/index";
 import { createOptimizer, disposeOptimizer } from "../../train/optim";
 import { trainSegment } from "../../train/step";
-import { disposeModelGraphs } from "../../train/graphs";
+import { disposeModelGraphs, stepGraphsOf } from "../../train/graphs";
 import { graphEnabled } from "../../runtime/graph";
 import { Batch, batchSegment, segmentCount } from "../../data/batches";
 import { Rng } from "../../runtime/rng";
@@ -58,6 +58,8 @@ export interface StepTiming {
   peakRssBytes: number;
   /** the loss of the first step (a sanity value: about ln V at init) */
   firstLoss: number;
+  /** how the timed steps ran: "graph" (native), "eager", or "eager: " and why the graph fell back */
+  execution: string;
   /** the machine's 1-minute load average after the timed steps (other jobs slow every number down) */
   loadAvg: number;
 }
@@ -77,6 +79,8 @@ export function randomTokenBatch(B: number, T: number, V: number, seed: number):
 export interface StepRunner {
   /** step i of the run (returns its mean loss); `upTo` limits it to the first updates (a warm-up needs the shapes once) */
   step: (i: number, upTo?: number) => number;
+  /** how the steps so far ran: "graph", "eager", or "eager: " and why the graph fell back */
+  execution: () => string;
   dispose: () => void;
 }
 
@@ -107,6 +111,10 @@ export function stepRunner(cfg: Config, seed: number): StepRunner {
       } finally {
         disposeState(state);
       }
+    },
+    execution: () => {
+      const g = stepGraphsOf(model);
+      return !g ? "eager" : g.fallback !== undefined ? `eager: ${g.fallback}` : "graph";
     },
     dispose: () => {
       disposeOptimizer(opt);
@@ -163,7 +171,7 @@ export function measureTrainStep(cfg: Config, opts: MeasureOptions = {}): StepTi
     return {
       B, T, U, seconds, secondsStd: std(times), times, tokensPerSec, secondsPerToken: seconds / (B * T),
       flopsPerToken: flops, achievedGflops: (flops * tokensPerSec) / 1e9,
-      peakTensorBytes: monitor.peakBytes, peakRssBytes: monitor.peakRss, firstLoss, loadAvg: os.loadavg()[0],
+      peakTensorBytes: monitor.peakBytes, peakRssBytes: monitor.peakRss, firstLoss, loadAvg: os.loadavg()[0], execution: runner.execution(),
     };
   } finally {
     monitor.stop();

@@ -26,8 +26,20 @@ export interface PointPlan {
   reason: string;
 }
 
-/** The largest chunk the plan gives full attention (its C×C pair scores stay small next to the T·C rows). */
+/** The chunk the plan gives full attention up to T = 32·FULL_CHUNK (its C×C pair scores stay small next to the T·C rows). */
 export const FULL_CHUNK = 512;
+
+/**
+ * At most this many chunks per sequence: a step's TensorFlow graph is unrolled over the n(n + 1)/2 chunk pairs (the
+ * kit has no graph loop), and past 32 chunks (528 pairs, ~130,000 nodes) compiling it costs more memory and time
+ * than its replays save (lib/runtime/graph.ts MAX_GRAPH_NODES).
+ */
+export const MAX_FULL_CHUNKS = 32;
+
+/** The chunk length of full attention in chunks at T tokens, block length L: min(L, FULL_CHUNK), or T / MAX_FULL_CHUNKS when larger. */
+export function planFullChunk(T: number, L: number): number {
+  return Math.max(Math.min(L, FULL_CHUNK), Math.ceil(T / MAX_FULL_CHUNKS));
+}
 
 function gib(bytes: number): string {
   return (bytes / 2 ** 30).toFixed(1);
@@ -38,7 +50,7 @@ function gib(bytes: number): string {
  * memory fits. Otherwise the linear VQ forms train the sequence in T / U updates of U tokens (truncated
  * backpropagation, the recurrent state carried as in trainRun: the same work per token, gradients cut every U
  * tokens), with the largest U = T / 2^k ≥ `minUpdateLen` that fits; full attention runs in query/key chunks of
- * min(L, FULL_CHUNK) instead (the same function, memory T·C); what still does not fit is skipped.
+ * planFullChunk(T, L) instead (the same function, memory T·C); what still does not fit is skipped.
  * @param cfg a config from throughputConfig (U = T)
  * @param budgetBytes e.g. 12 GiB
  */
@@ -50,7 +62,7 @@ export function planPoint(cfg: Config, budgetBytes: number, minUpdateLen = 2048)
   const quadratic = isQuadraticForm(cfg.model.attnType);
   if (cfg.model.attnType === "full" && !(cfg.model.fullChunk ?? 0)) {
     // full attention in query/key chunks of one block (nn/attention-chunked.ts): the same function, memory T·C
-    const C = Math.min(L, FULL_CHUNK);
+    const C = planFullChunk(T, L);
     const chunked = estimateStepBytes({ ...cfg, model: { ...cfg.model, fullChunk: C } });
     if (C < T && chunked <= budgetBytes) {
       return { run: true, U: T, fullChunk: C, estimatedBytes: chunked, reason: `chunked quadratic attention: C = ${C} (T×T scores need ~${gib(whole)} GiB > budget ${gib(budgetBytes)} GiB)` };
@@ -64,7 +76,7 @@ export function planPoint(cfg: Config, budgetBytes: number, minUpdateLen = 2048)
       }
     }
   }
-  const C = Math.min(L, FULL_CHUNK);
+  const C = planFullChunk(T, L);
   const chunked = cfg.model.attnType === "full" && C < T ? estimateStepBytes({ ...cfg, model: { ...cfg.model, fullChunk: C } }) : 0;
   const what = chunked ? `T×T scores; in chunks of C = ${C}: ~${gib(chunked)} GiB of activations at T = ${T}`
     : quadratic ? `the T×T score tensors of ${cfg.model.attnType} attention at T = ${T}` : `activations at T = ${T}`;

@@ -101,6 +101,8 @@ export interface ThroughputRow {
   d_ff: number;
   /** full attention's query/key chunk (0: T×T scores; > 0: the chunked form, the same function in memory T·C) */
   full_chunk: number;
+  /** how the timed steps ran: "graph" (native), "eager", or "eager: " and why the graph fell back ("" before measured) */
+  execution: string;
 }
 
 /** A row of results/throughput.csv as scripts/bench.ts writes it: the point and the benchmark run's record. */
@@ -121,7 +123,7 @@ export function throughputRow(backend: string, cfg: Config, model?: ThroughputRo
     flops_per_token: flopsPerToken(m, cfg.train.updateLen).train, achieved_gflops: null, matmul_peak_gflops: null, frac_of_peak: null,
     speedup: null, flop_ratio: null, peak_rss_mb: null, peak_tf_mb: null, est_mb: estimateStepBytes(cfg) / 2 ** 20, first_loss: null, load_avg: null,
     d_model: m.dModel, d_k: m.dK, d_v: m.dV, n_head: m.nHead, n_code: m.nCode, block_len: m.blockLen, d_ff: m.dFF,
-    full_chunk: m.attnType === "full" ? fullChunkOf(m, cfg.train.updateLen) : 0,
+    full_chunk: m.attnType === "full" ? fullChunkOf(m, cfg.train.updateLen) : 0, execution: "",
   };
 }
 
@@ -242,7 +244,7 @@ export function completeRow(row: ThroughputRow, t: StepTiming, peakGflops: numbe
     status: "ok", reps, warmup, seconds_per_step: t.seconds, seconds_std: t.secondsStd, tokens_per_s: t.tokensPerSec,
     us_per_token: t.secondsPerToken * 1e6, flops_per_token: t.flopsPerToken, achieved_gflops: t.achievedGflops,
     matmul_peak_gflops: peakGflops, frac_of_peak: t.achievedGflops / peakGflops, peak_rss_mb: t.peakRssBytes / 2 ** 20,
-    peak_tf_mb: t.peakTensorBytes / 2 ** 20, first_loss: t.firstLoss, update_len: t.U, load_avg: t.loadAvg,
+    peak_tf_mb: t.peakTensorBytes / 2 ** 20, first_loss: t.firstLoss, update_len: t.U, load_avg: t.loadAvg, execution: t.execution,
   } as Partial<ThroughputRow>);
 }
 
@@ -271,7 +273,8 @@ export function describeRow(r: ThroughputRow): string {
   if (r.status !== "ok") return `${head}  ${r.status}: ${r.reason}`;
   const n = (x: number | null, d = 1) => (x === null ? "?" : x.toFixed(d));
   const u = (r.update_len !== r.T ? ` U=${r.update_len}` : "") + (r.full_chunk ? ` C=${r.full_chunk}` : "");
-  return `${head}${u}  ${n(r.tokens_per_s, 0)} tok/s, ${n(r.seconds_per_step, 2)} s/step (±${n(r.seconds_std, 2)}, ${r.reps} reps), ` +
+  const how = r.execution && r.execution !== "graph" ? ` [${r.execution}]` : "";
+  return `${head}${u}${how}  ${n(r.tokens_per_s, 0)} tok/s, ${n(r.seconds_per_step, 2)} s/step (±${n(r.seconds_std, 2)}, ${r.reps} reps), ` +
     `${n(r.achieved_gflops)} GFLOP/s = ${n(r.frac_of_peak === null ? null : 100 * r.frac_of_peak)}% of matmul peak, RSS ${n(r.peak_rss_mb === null ? null : r.peak_rss_mb / 1024, 2)} GiB, load ${n(r.load_avg)}` +
     (r.speedup !== null ? `, speedup ${r.speedup.toFixed(2)}× (FLOP ratio ${n(r.flop_ratio, 2)}×)` : "");
 }
