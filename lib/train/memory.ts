@@ -30,7 +30,10 @@ export function fullChunkOf(m: Config["model"], U: number): number {
  * 7.0 / 13.5 GiB RSS at T = 16k / 32k, C = 512, paper config, native: 0.20 MB per token and GAU); `mlp` rows of
  * width d_ff per MLP. The constants are fitted to the process RSS of
  * this kit's steps on the native backend (paper config, SHGA, T = 1k … 4k: VQ ≈ 0.43 MB per token and GAU; full ≈
- * 0.30 MB per token and GAU plus 8 fp32 T×T tensors), rounded up: the estimate errs on the large side.
+ * 0.30 MB per token and GAU plus 8 fp32 T×T tensors), rounded up: the estimate errs on the large side for eager
+ * steps. A step run as one TensorFlow graph peaks higher (the eager trace, the compile, then the session's own
+ * buffers; 3 December 2026, paper config: VQ 9.1 / 17.0 GiB at T = 8k / 16k against estimates of 7.9 / 15.2, full
+ * attention unchunked at 8k 15.2 against 9.4): the throughput study plans a killed point again (planPoint).
  * @param cfg a training config (B = train.batchSize, U = train.updateLen)
  */
 export function estimateStepBytes(cfg: Config): number {

@@ -31,8 +31,10 @@ export const FULL_CHUNK = 512;
 
 /**
  * At most this many chunks per sequence: a step's TensorFlow graph is unrolled over the n(n + 1)/2 chunk pairs (the
- * kit has no graph loop), and past 32 chunks (528 pairs, ~130,000 nodes) compiling it costs more memory and time
- * than its replays save (lib/runtime/graph.ts MAX_GRAPH_NODES).
+ * kit has no graph loop), and compiling it costs memory and time that grow with them. Measured on native, paper
+ * config: 16 chunks (136 pairs, 34,000 nodes) took 1.2 GiB and ~20 s to compile; 32 chunks of 1,024 at T = 32k
+ * (528 pairs) peaked at 21 GiB with the eager trace; 64 chunks of 512 there ran out of 24 GiB. Past
+ * lib/runtime/graph.ts MAX_GRAPH_NODES a step runs eagerly instead.
  */
 export const MAX_FULL_CHUNKS = 32;
 
