@@ -13,6 +13,7 @@ import { ATTN_TYPES, AttnType, ModelConfig, isQuadraticForm } from "../config";
 import { XLBias, fullAttention, vqAttentionQuadratic } from "../nn/attention";
 import { vqAttentionParallel, vqAttentionRecurrent } from "../nn/attention-linear";
 import { attentionSublayers, keyHeads } from "../nn/params";
+import { fullChunkOf } from "../train/memory";
 import { initialAttnState } from "../nn/state";
 import { rmsNorm } from "../nn/norm";
 import { quantize } from "../nn/vq";
@@ -149,7 +150,7 @@ export function flopsPerToken(model: ModelConfig, T: number, opts: FlopOptions =
   const h = keyHeads(model);
   const nSub = attentionSublayers(model).length;
   const full = model.attnType === "full";
-  const C = full && (model.fullChunk ?? 0) > 0 && model.fullChunk! < T ? model.fullChunk! : 0;
+  const C = fullChunkOf(model, T);
   const w = attentionWork(model.attnType === "vq-quadratic" ? "vq-parallel" : model.attnType, { T, L, M, S, dK, dV }, C);
   const D = full ? T : M + 1;
   const gate = model.headType === "shga" ? H * dV : 0;

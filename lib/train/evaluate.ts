@@ -12,13 +12,13 @@
 import * as tf from "../runtime/tf";
 import { Config } from "../config";
 import { graphEnabled } from "../runtime/graph";
-import { checkTokenIds, codebookTargets, forward, hostTensor } from "../nn/model";
+import { checkTokenIds, codebookTargets, forward } from "../nn/model";
 import { Model } from "../nn/params";
 import { RecurrentState, disposeState, initState, replaceState, stateFromTensors, stateTensors, tidyWithState } from "../nn/state";
 import { Batch, TokenStream, batchSegment, evalBatches, segmentCount, sequenceCount } from "../data/batches";
 import { Dataset, SplitName } from "../data/datasets";
 import { countWords } from "../data/pg19";
-import { modelGraph } from "./graphs";
+import { callModelGraph } from "./graphs";
 
 /** Evaluation result for one split. */
 export interface EvalResult {
@@ -110,10 +110,7 @@ function segmentNLL(model: Model, x: SegmentFeeds, state: RecurrentState): [Recu
   return [o.state, maskedNLLSumAt(o.logProbs, x.idx, x.mask)];
 }
 
-/**
- * segmentNLL through its graph on the native backend (lib/train/graphs.ts; one per sequence start / carried state
- * and shape). Its inputs: the parameters, the codebooks (c_sum, c_count), the state and the segment's feeds.
- */
+/** segmentNLL through its graph on the native backend (callModelGraph); inputs: parameters, codebooks, state, feeds. */
 function graphNLL(model: Model, x: SegmentFeeds, state: RecurrentState): [RecurrentState, tf.Scalar] {
   const st = stateTensors(state);
   const inputs = [...model.params.values(), ...codebookTargets(model), ...st, x.inputs, x.idx, x.mask];
@@ -121,8 +118,7 @@ function graphNLL(model: Model, x: SegmentFeeds, state: RecurrentState): [Recurr
     const [next, nll] = segmentNLL(model, x, state);
     return [nll, ...stateTensors(next)];
   };
-  const key = `${state.pos === 0 ? "sequence start" : "carried state"}; inputs ${inputs.map((t) => t.shape.join("x")).join(",")}`;
-  const out = modelGraph(model, "eval").call(key, fn, inputs, (recipes) => recipes.map((r) => hostTensor(r, 0, state.pos)));
+  const out = callModelGraph(model, "eval", state, 0, fn, inputs); // no dropout: seed unused
   return [stateFromTensors(state.pos + x.inputs.shape[1], out.slice(1)), out[0] as tf.Scalar];
 }
 

@@ -3,8 +3,11 @@
  * its evaluation's forward pass (evaluate.ts), made on first use and kept per model. The two are separate graph
  * functions, so that one falling back to eager execution leaves the other on graphs.
  */
+import * as tf from "../runtime/tf";
 import { GraphFunction } from "../runtime/graph";
+import { hostTensor } from "../nn/model";
 import { Model } from "../nn/params";
+import { RecurrentState } from "../nn/state";
 
 /** Which of a model's computations a graph function runs. */
 export type GraphKind = "step" | "eval";
@@ -25,6 +28,18 @@ export function modelGraph(model: Model, kind: GraphKind): GraphFunction {
   let g = m.get(kind);
   if (!g) m.set(kind, g = new GraphFunction(LABELS[kind]));
   return g;
+}
+
+/**
+ * fn() through the model's graph of `kind` for this state and these inputs (call inside tf.tidy). One graph for a
+ * sequence's first segment and one for the segments that carry a state, per input shapes; the host inputs (dropout
+ * masks of `seed`, absolute position encodings at state.pos) are made anew for each replay. A graph that depended on
+ * the position in another way would differ between its two traces (segments 2 and 3) and run eagerly.
+ * @param inputs every tensor fn reads that it does not make (variables, state, feeds)
+ */
+export function callModelGraph(model: Model, kind: GraphKind, state: RecurrentState, seed: number, fn: () => tf.Tensor[], inputs: tf.Tensor[]): tf.Tensor[] {
+  const key = `${state.pos === 0 ? "sequence start" : "carried state"}; inputs ${inputs.map((t) => t.shape.join("x")).join(",")}`;
+  return modelGraph(model, kind).call(key, fn, inputs, (recipes) => recipes.map((r) => hostTensor(r, seed, state.pos)));
 }
 
 /** The graphs of a model's training steps, if any ran (graphCount, and why they fell back to eager, if they did). */

@@ -13,8 +13,8 @@ import * as tf from "../runtime/tf";
 import { Rng } from "../runtime/rng";
 import { Config } from "../config";
 import { graphEnabled } from "../runtime/graph";
-import { modelGraph } from "./graphs";
-import { checkTokenIds, codebookNext, codebookTargets, forward, hostTensor } from "../nn/model";
+import { callModelGraph } from "./graphs";
+import { checkTokenIds, codebookNext, codebookTargets, forward } from "../nn/model";
 import { Model } from "../nn/params";
 import { RecurrentState, replaceState, stateFromTensors, stateTensors } from "../nn/state";
 import { CodeStats, codeUsage } from "../nn/vq";
@@ -130,7 +130,6 @@ function segmentStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentF
 
 /** segmentStep through its graph: inputs are the variables, the state, the feeds; outputs as StepOutput, flattened. */
 function graphStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentFeeds, state: RecurrentState, seed: number): StepOutput {
-  const g = modelGraph(model, "step");
   const targets = stepTargets(model, opt);
   const st = stateTensors(state);
   const feeds = [x.inputs, x.idx, x.mask, x.denom, x.k.lr, x.k.bc1, x.k.bc2, x.k.decay, x.k.decayC];
@@ -142,11 +141,7 @@ function graphStep(model: Model, opt: OptimizerState, cfg: Config, x: SegmentFee
     const o = segmentStep(model, opt, cfg, x, state, seed);
     return [o.metrics, ...o.values, ...stateTensors(o.state), ...o.counts];
   };
-  // one graph for a sequence's first segment and one for the segments that carry a state (absolute position
-  // encodings are host inputs); a graph that depended on the position otherwise would differ between its two
-  // traces (segments 2 and 3) and run eagerly
-  const key = `${state.pos === 0 ? "sequence start" : "carried state"}; inputs ${inputs.map((t) => t.shape.join("x")).join(",")}`;
-  const out = g.call(key, fn, inputs, (recipes) => recipes.map((r) => hostTensor(r, seed, state.pos)));
+  const out = callModelGraph(model, "step", state, seed, fn, inputs);
   const nV = targets.length, nS = out.length - 1 - nV - nC;
   return { metrics: out[0], values: out.slice(1, 1 + nV), state: stateFromTensors(state.pos + x.inputs.shape[1], out.slice(1 + nV, 1 + nV + nS)), counts: out.slice(1 + nV + nS) };
 }
